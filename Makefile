@@ -1,0 +1,81 @@
+# internimage-mm: the README's commands.
+#   make test        environment (first run ~25 min here, then seconds) + the CI test suite
+#   make test-slow   learning runs (marked `slow`)
+#   make bench-op    DCNv3 operator benchmark
+# The environment lives in .venv. Every install is constrained by requirements/constraints.txt,
+# and torch is installed first from its pinned CPU wheel, so pip never resolves a CUDA torch.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+STAMPS := $(VENV)/.stamps
+CONSTRAINTS := -c requirements/constraints.txt
+MAX_JOBS ?= 2
+PYTEST_ARGS ?=
+
+OPS_SOURCES := ops_dcnv3/setup.py $(wildcard ops_dcnv3/csrc/*.cpp ops_dcnv3/csrc/*.h \
+	ops_dcnv3/csrc/*/*.cpp ops_dcnv3/csrc/*/*.h ops_dcnv3/csrc/*/*.cu)
+
+.PHONY: env ops test test-slow test-gpu bench-op lock clean-ops
+
+env: $(STAMPS)/project
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMPS)/build: requirements/build.txt | $(BIN)/python
+	$(PIP) install -q -U pip
+	$(PIP) install -q -r requirements/build.txt
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/torch: requirements/torch.txt $(STAMPS)/build
+	$(PIP) install -q $(CONSTRAINTS) -r requirements/torch.txt
+	@touch $@
+
+# onedl-mmcv compiles its C++ ops against the installed torch (~25 min on 2 cores the first
+# time; pip caches the wheel). torchvision is a CUDA build: --no-deps, see internimage_mm/compat.py.
+$(STAMPS)/mm: requirements/mm.txt requirements/mmcv.txt requirements/tests.txt \
+		requirements/torchvision.txt requirements/constraints.txt $(STAMPS)/torch
+	$(PIP) install -q $(CONSTRAINTS) -r requirements/mm.txt -r requirements/tests.txt
+	MAX_JOBS=$(MAX_JOBS) $(PIP) install --no-build-isolation --no-deps $(CONSTRAINTS) -r requirements/mmcv.txt
+	$(PIP) install -q --no-deps $(CONSTRAINTS) -r requirements/torchvision.txt
+	@if $(PIP) list 2>/dev/null | grep -i '^nvidia-'; then \
+		echo 'error: a CUDA torch dependency was installed (nvidia-* above)'; exit 1; fi
+	@touch $@
+
+# The extension is built in place (editable, 'compat' mode: a path entry, no import hook) and
+# rebuilt incrementally by ninja when a source changes.
+$(STAMPS)/ops: $(OPS_SOURCES) $(STAMPS)/torch
+	@test -f $(STAMPS)/ops-installed || { \
+		$(PIP) install -q --no-build-isolation --no-deps --config-settings editable_mode=compat -e ops_dcnv3 \
+		&& touch $(STAMPS)/ops-installed; }
+	cd ops_dcnv3 && MAX_JOBS=$(MAX_JOBS) ../$(BIN)/python setup.py -q build_ext --inplace
+	@touch $@
+
+ops: $(STAMPS)/ops
+
+$(STAMPS)/project: pyproject.toml $(STAMPS)/mm $(STAMPS)/ops
+	$(PIP) install -q --no-build-isolation --no-deps -e .
+	@touch $@
+
+test: env
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS) tests
+
+test-slow: env
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS) tests
+
+test-gpu: env
+	$(BIN)/python -m pytest -m gpu $(PYTEST_ARGS) tests
+
+bench-op: env
+	$(BIN)/python tools/analysis_tools/benchmark_dcnv3.py
+
+# Re-pin requirements/constraints.txt from the current environment.
+lock: env
+	{ sed -n '1,2p' requirements/constraints.txt; echo 'torch==2.13.0'; echo 'torchvision==0.28.0'; \
+	  $(PIP) freeze --exclude-editable | grep -v -i -E '^(torch|torchvision|onedl-|ops-dcnv3|internimage)'; \
+	} > requirements/constraints.txt.new && mv requirements/constraints.txt.new requirements/constraints.txt
+
+clean-ops:
+	rm -rf ops_dcnv3/build ops_dcnv3/ops_dcnv3/_C*.so $(STAMPS)/ops

@@ -1,0 +1,107 @@
+"""Workarounds for the pinned OpenMMLab stack on a CPU-only torch, in one place.
+
+Each fix is applied by :func:`apply` (called on ``import internimage_mm``), is idempotent, and
+does nothing where the problem does not exist. Installed packages are never edited.
+
+(a) torchvision: the registry's torchvision 0.28.0 is a CUDA build. With a CPU torch its C++
+    extension cannot load, and ``import torchvision`` fails in ``torchvision/_meta_registrations``
+    with ``operator torchvision::nms does not exist``. mmpretrain.models/datasets import it.
+    Defining the ``torchvision::nms``/``qnms`` schemas (no kernels) before torchvision's first
+    import makes its Python parts (transforms, datasets) usable. Calling ``torchvision.ops.nms``
+    still fails, which nothing on our paths does (mmdet/mmcv have their own NMS).
+(b) CPU distributed runs (gloo): ``mmengine.dist.init_dist('pytorch')`` calls
+    ``torch.cuda.set_device`` unconditionally and the Runner wraps models in DDP with
+    ``device_ids=[local_rank]``, which DDP rejects for CPU modules. :func:`prepare_cpu_distributed`
+    initialises the process group with gloo first (the Runner then skips ``init_dist``) and sets
+    ``model_wrapper_cfg.device_ids=None``.
+(c) mmdet pulls ``imaug`` (numba, scikit-image) and pins opencv<4.13, which pins numpy to 2.2.x:
+    nothing to patch, the versions are pinned in requirements/constraints.txt.
+(d) mmengine maps the ``mmseg::`` config scope to the distribution ``mmsegmentation``; the onedl
+    release is ``onedl-mmsegmentation``, so ``_base_ = 'mmseg::...'`` fails with
+    "mmsegmentation is not installed". Pointing ``MODULE2PACKAGE['mmseg']`` at the import name
+    lets mmengine find it by module spec.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import sys
+from pathlib import Path
+
+import torch
+
+_torchvision_lib: torch.library.Library | None = None
+
+
+def _torchvision_is_cuda_build() -> bool:
+    spec = importlib.util.find_spec('torchvision')
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    version_file = Path(next(iter(spec.submodule_search_locations))) / 'version.py'
+    try:
+        text = version_file.read_text()
+    except OSError:
+        return False
+    # e.g. "__version__ = '0.28.0+cu130'" (the local tag names the CUDA it was built for)
+    return re.search(r"^__version__\s*=\s*'[^']*\+cu\d+'", text, re.M) is not None
+
+
+def patch_torchvision_ops() -> bool:
+    """(a) Define torchvision's op schemas when its CUDA extension cannot load on CPU torch.
+
+    Returns True when the schemas were defined by this call.
+    """
+    global _torchvision_lib
+    if _torchvision_lib is not None or 'torchvision' in sys.modules:
+        return False
+    if torch.version.cuda is not None or not _torchvision_is_cuda_build():
+        return False
+    if hasattr(torch.ops.torchvision, 'nms'):  # already defined (by torchvision or us)
+        return False
+    lib = torch.library.Library('torchvision', 'DEF')
+    lib.define('nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor')
+    lib.define('qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor')
+    _torchvision_lib = lib  # keep alive: the schemas are removed when the object is freed
+    return True
+
+
+def patch_mmseg_config_scope() -> None:
+    """(d) Let ``mmseg::`` config paths resolve with the onedl-mmsegmentation distribution."""
+    try:
+        from mmengine.config import utils as config_utils
+    except ImportError:
+        return
+    if importlib.util.find_spec('mmseg') is None:
+        return
+    try:
+        from importlib.metadata import PackageNotFoundError, distribution
+        distribution(config_utils.MODULE2PACKAGE.get('mmseg', 'mmseg'))
+    except PackageNotFoundError:
+        config_utils.MODULE2PACKAGE['mmseg'] = 'mmseg'
+
+
+def prepare_cpu_distributed(cfg) -> bool:
+    """(b) Make an mmengine Runner config train with torch.distributed on CPU (gloo).
+
+    Call before ``Runner.from_cfg`` when the launcher is not ``none`` and no GPU is present.
+    Returns True when it took over the process-group initialisation.
+    """
+    import torch.distributed as dist
+    if torch.cuda.is_available() or cfg.get('launcher', 'none') == 'none':
+        return False
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+    wrapper = dict(cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel'))
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
+    env_cfg = dict(cfg.get('env_cfg') or {})
+    env_cfg['dist_cfg'] = dict(env_cfg.get('dist_cfg') or {}, backend='gloo')
+    cfg.env_cfg = env_cfg
+    return True
+
+
+def apply() -> None:
+    """Apply every import-time fix ((a) and (d)); (b) is per run."""
+    patch_torchvision_ops()
+    patch_mmseg_config_scope()

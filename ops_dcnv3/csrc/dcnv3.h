@@ -1,0 +1,40 @@
+// Torch-facing declarations of the DCNv3 kernels (CPU always, CUDA when built WITH_CUDA).
+#pragma once
+
+#include <torch/extension.h>
+
+#include <vector>
+
+#include "common/dcnv3_math.h"
+
+namespace dcnv3 {
+
+// How the CPU backward avoids write races on grad_input.
+enum class BackwardStrategy : int64_t {
+  kAuto = 0,
+  kOwner = 1,   // one task per (image, group): each owns its slice of grad_input, no atomics
+  kAtomic = 2,  // one task per output pixel: atomic adds into grad_input
+};
+
+// Validates sizes and fills Params (TORCH_CHECK raises; never aborts the process).
+Params make_params(const at::Tensor& input, const at::Tensor& offset, const at::Tensor& mask,
+                   int64_t kernel_h, int64_t kernel_w, int64_t stride_h, int64_t stride_w,
+                   int64_t pad_h, int64_t pad_w, int64_t dilation_h, int64_t dilation_w,
+                   int64_t group, int64_t group_channels, double offset_scale,
+                   bool remove_center);
+
+at::Tensor cpu_forward(const at::Tensor& input, const at::Tensor& offset, const at::Tensor& mask,
+                       const Params& p);
+std::vector<at::Tensor> cpu_backward(const at::Tensor& grad_output, const at::Tensor& input,
+                                     const at::Tensor& offset, const at::Tensor& mask,
+                                     const Params& p, BackwardStrategy strategy);
+
+#ifdef WITH_CUDA
+at::Tensor cuda_forward(const at::Tensor& input, const at::Tensor& offset, const at::Tensor& mask,
+                        const Params& p);
+std::vector<at::Tensor> cuda_backward(const at::Tensor& grad_output, const at::Tensor& input,
+                                      const at::Tensor& offset, const at::Tensor& mask,
+                                      const Params& p);
+#endif
+
+}  // namespace dcnv3

@@ -1,0 +1,114 @@
+"""Public entry points: ``dcnv3`` (autograd-aware) and the official ``DCNv3Function`` API."""
+from __future__ import annotations
+
+import importlib
+import warnings
+from types import ModuleType
+
+import torch
+from torch import Tensor
+
+from .reference import dcnv3_pytorch
+from .validation import check_args
+
+_ops: ModuleType | None = None
+_load_error: Exception | None = None
+try:
+    _ops = importlib.import_module('ops_dcnv3.ops')
+except ImportError as e:  # extension not built: the pure-PyTorch path serves every call
+    _load_error = e
+
+_warned: set[str] = set()
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def extension_available() -> bool:
+    """Whether the compiled kernels (``ops_dcnv3._C``) are importable."""
+    return _ops is not None
+
+
+def cuda_kernels_available() -> bool:
+    """Whether the compiled extension includes the CUDA kernels."""
+    return _ops is not None and bool(_ops._C.with_cuda())
+
+
+def _use_compiled(input: Tensor) -> bool:
+    if _ops is None:
+        _warn_once('missing', f'ops_dcnv3: compiled extension not available ({_load_error}); '
+                   'using the pure-PyTorch DCNv3 (slow). Build it with '
+                   '`pip install --no-build-isolation -e ops_dcnv3`.')
+        return False
+    if input.device.type == 'cuda' and not cuda_kernels_available():
+        _warn_once('cuda', 'ops_dcnv3 was built without CUDA kernels; using the pure-PyTorch '
+                   'DCNv3 for CUDA tensors. Rebuild on a machine with a CUDA toolkit.')
+        return False
+    if input.device.type not in ('cpu', 'cuda'):
+        _warn_once(input.device.type, f'ops_dcnv3 has no {input.device.type} kernel; using the '
+                   'pure-PyTorch DCNv3.')
+        return False
+    return True
+
+
+def dcnv3(input: Tensor, offset: Tensor, mask: Tensor, kernel_h: int, kernel_w: int,
+          stride_h: int, stride_w: int, pad_h: int, pad_w: int, dilation_h: int,
+          dilation_w: int, group: int, group_channels: int, offset_scale: float,
+          remove_center: bool = False) -> Tensor:
+    """Deformable sampling core of DCNv3 (InternImage, CVPR 2023, eq. 5).
+
+    ``y(p0) = sum_g sum_k m_gk * x_g(p0 + p_k + dp_gk)`` for each group ``g`` over the ``K``
+    kernel points, with bilinear sampling at the offset locations. Channels-last tensors:
+    input ``[N, H, W, G*gc]``, offset ``[N, Ho, Wo, G*K*2]`` (dx, dy in pixels), mask
+    ``[N, Ho, Wo, G*K]`` (already normalised); returns ``[N, Ho, Wo, G*gc]``.
+
+    Runs the compiled CPU/CUDA kernels when built, else the pure-PyTorch reference (one
+    warning). Differentiable w.r.t. input, offset and mask; bad arguments raise
+    ``ValueError``/``TypeError`` naming them.
+    """
+    check_args(input, offset, mask, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+               dilation_h, dilation_w, group, group_channels, offset_scale, remove_center)
+    if not _use_compiled(input):
+        return dcnv3_pytorch(input, offset, mask, kernel_h, kernel_w, stride_h, stride_w, pad_h,
+                             pad_w, dilation_h, dilation_w, group, group_channels, offset_scale,
+                             remove_center)
+    return _ops.dcnv3_forward(input, offset, mask, kernel_h, kernel_w, stride_h, stride_w, pad_h,
+                              pad_w, dilation_h, dilation_w, group, group_channels,
+                              float(offset_scale), remove_center)
+
+
+class DCNv3Function(torch.autograd.Function):
+    """The official operator's autograd API, kept for users porting code.
+
+    ``DCNv3Function.apply(input, offset, mask, kernel_h, kernel_w, stride_h, stride_w, pad_h,
+    pad_w, dilation_h, dilation_w, group, group_channels, offset_scale, im2col_step,
+    remove_center)``. ``im2col_step`` is checked and otherwise unused: these kernels need no
+    im2col buffer, so any batch size works. Prefer :func:`dcnv3`.
+    """
+
+    @staticmethod
+    def forward(ctx, input, offset, mask, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                dilation_h, dilation_w, group, group_channels, offset_scale, im2col_step,
+                remove_center=False):
+        if isinstance(im2col_step, bool) or not isinstance(im2col_step, int) or im2col_step < 1:
+            raise ValueError(f'dcnv3: im2col_step must be a positive int, got {im2col_step!r}')
+        args = (kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w,
+                group, group_channels, float(offset_scale), bool(remove_center))
+        ctx.args = args
+        ctx.save_for_backward(input, offset, mask)
+        return dcnv3(input, offset, mask, *args)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        input, offset, mask = ctx.saved_tensors
+        if _use_compiled(input):
+            grads = _ops.dcnv3_backward(grad_output.contiguous(), input, offset, mask, *ctx.args)
+        else:
+            with torch.enable_grad():
+                leaves = [t.detach().requires_grad_() for t in (input, offset, mask)]
+                out = dcnv3_pytorch(*leaves, *ctx.args)
+                grads = torch.autograd.grad(out, leaves, grad_output)
+        return (*grads, *([None] * 13))

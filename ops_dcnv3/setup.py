@@ -1,0 +1,43 @@
+"""Build of the DCNv3 operator (``ops_dcnv3._C``).
+
+The C++ CPU kernels are always built. The CUDA kernels are added when a CUDA build of torch and
+a CUDA toolkit are both present (or ``FORCE_CUDA=1``); ``DCNV3_CPU_ONLY=1`` disables them.
+Install without build isolation so the extension is compiled against the torch you run:
+``pip install --no-build-isolation -e ops_dcnv3``.
+"""
+import os
+from pathlib import Path
+
+from setuptools import setup
+
+here = Path(__file__).parent
+
+
+def _extension():
+    import torch
+    from torch.utils import cpp_extension
+
+    cpu_sources = ['csrc/dcnv3.cpp', 'csrc/cpu/dcnv3_cpu.cpp']
+    cxx_flags = ['-O3', '-fopenmp']
+    with_cuda = (torch.version.cuda is not None and cpp_extension.CUDA_HOME is not None) or \
+        os.environ.get('FORCE_CUDA') == '1'
+    if os.environ.get('DCNV3_CPU_ONLY') == '1':
+        with_cuda = False
+    if with_cuda:
+        return cpp_extension.CUDAExtension(
+            'ops_dcnv3._C',
+            cpu_sources + ['csrc/cuda/dcnv3_cuda.cpp', 'csrc/cuda/dcnv3_cuda_kernel.cu'],
+            define_macros=[('WITH_CUDA', None)],
+            extra_compile_args={'cxx': cxx_flags, 'nvcc': ['-O3']},
+            extra_link_args=['-fopenmp'])
+    return cpp_extension.CppExtension(
+        'ops_dcnv3._C', cpu_sources, extra_compile_args={'cxx': cxx_flags},
+        extra_link_args=['-fopenmp'])
+
+
+def _cmdclass():
+    from torch.utils.cpp_extension import BuildExtension
+    return {'build_ext': BuildExtension.with_options(use_ninja=True)}
+
+
+setup(ext_modules=[_extension()], cmdclass=_cmdclass())

@@ -1,0 +1,30 @@
+"""Shared fixtures and markers.
+
+Markers: ``gpu`` (needs CUDA; skipped without one), ``slow`` (learning runs; excluded from
+``make test``, run by ``make test-slow``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / 'shared'
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_gpu = pytest.mark.skip(reason='needs a CUDA GPU (torch.cuda.is_available() is False)')
+    if not torch.cuda.is_available():
+        for item in items:
+            if 'gpu' in item.keywords:
+                item.add_marker(skip_gpu)
+
+
+@pytest.fixture(scope='session')
+def shared_dir() -> Path:
+    """``../shared`` beside the checkout (goldens and specs); tests skip clearly without it."""
+    if not SHARED.is_dir():
+        pytest.skip(f'{SHARED} not found: the golden/spec files live in ../shared beside the repo')
+    return SHARED

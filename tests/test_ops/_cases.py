@@ -1,0 +1,55 @@
+"""Helpers to build random DCNv3 calls."""
+from __future__ import annotations
+
+from dataclasses import astuple, dataclass
+
+import torch
+
+from ops_dcnv3 import output_size
+
+
+@dataclass
+class Args:
+    kernel_h: int = 3
+    kernel_w: int = 3
+    stride_h: int = 1
+    stride_w: int = 1
+    pad_h: int = 1
+    pad_w: int = 1
+    dilation_h: int = 1
+    dilation_w: int = 1
+    group: int = 2
+    group_channels: int = 4
+    offset_scale: float = 1.0
+    remove_center: bool = False
+
+    def tuple(self) -> tuple:
+        return astuple(self)
+
+    @property
+    def points(self) -> int:
+        return self.kernel_h * self.kernel_w - int(self.remove_center)
+
+
+def make_inputs(args: Args, batch: int = 2, height: int = 7, width: int = 6,
+                dtype: torch.dtype = torch.float64, offset_range: float = 3.0,
+                generator: torch.Generator | None = None,
+                device: str = 'cpu') -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Random input, offset (uniform in +-offset_range pixels) and softmax-normalised mask.
+
+    Offsets are drawn away from multiples of 0.5 so that, for offset_scale in {0.5, 1, 2}, no
+    sampling point sits on a bilinear kink, where finite differences (gradcheck) are
+    ill-defined.
+    """
+    g = generator or torch.Generator().manual_seed(0)
+    ho = output_size(height, args.pad_h, args.dilation_h, args.kernel_h, args.stride_h)
+    wo = output_size(width, args.pad_w, args.dilation_w, args.kernel_w, args.stride_w)
+    c = args.group * args.group_channels
+    x = torch.randn(batch, height, width, c, generator=g, dtype=torch.float64)
+    off = (torch.rand(batch, ho, wo, args.group * args.points * 2, generator=g,
+                      dtype=torch.float64) * 2 - 1) * offset_range
+    frac = 2 * off - (2 * off).floor()
+    off = torch.where((frac < 0.1) | (frac > 0.9), off + 0.2, off)
+    logits = torch.randn(batch, ho, wo, args.group, args.points, generator=g, dtype=torch.float64)
+    mask = logits.softmax(-1).reshape(batch, ho, wo, args.group * args.points)
+    return tuple(t.to(device=device, dtype=dtype) for t in (x, off, mask))

@@ -1,0 +1,104 @@
+"""Randomised comparison of the compiled op against the pure-PyTorch reference."""
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ops_dcnv3 import dcnv3, dcnv3_pytorch, output_size
+from ops_dcnv3.ops import dcnv3_backward
+
+from ._cases import Args, make_inputs
+
+TOL = {torch.float64: 1e-10, torch.float32: 1e-4}
+
+
+@st.composite
+def calls(draw):
+    kernel_h = draw(st.sampled_from([1, 3, 5]))
+    kernel_w = draw(st.sampled_from([1, 3, 5]))
+    args = Args(kernel_h=kernel_h, kernel_w=kernel_w,
+                stride_h=draw(st.integers(1, 2)), stride_w=draw(st.integers(1, 2)),
+                pad_h=draw(st.integers(0, 2)), pad_w=draw(st.integers(0, 2)),
+                dilation_h=draw(st.integers(1, 2)), dilation_w=draw(st.integers(1, 2)),
+                group=draw(st.integers(1, 4)), group_channels=draw(st.sampled_from([1, 3, 8, 16])),
+                offset_scale=draw(st.sampled_from([0.5, 1.0, 1.5, 2.0])),
+                remove_center=draw(st.booleans()) and kernel_h * kernel_w > 1)
+    height = draw(st.integers(1, 9))
+    width = draw(st.integers(1, 9))
+    ho = output_size(height, args.pad_h, args.dilation_h, args.kernel_h, args.stride_h)
+    wo = output_size(width, args.pad_w, args.dilation_w, args.kernel_w, args.stride_w)
+    if ho < 1 or wo < 1:
+        height += args.dilation_h * (args.kernel_h - 1)
+        width += args.dilation_w * (args.kernel_w - 1)
+    batch = draw(st.integers(0, 3))
+    dtype = draw(st.sampled_from([torch.float32, torch.float64]))
+    seed = draw(st.integers(0, 2**16))
+    return args, batch, height, width, dtype, seed
+
+
+def _grads(fn, inputs, args, grad_out_seed):
+    leaves = [t.clone().requires_grad_() for t in inputs]
+    out = fn(*leaves, *args.tuple())
+    g = torch.Generator().manual_seed(grad_out_seed)
+    grad_out = torch.randn(out.shape, generator=g, dtype=torch.float64).to(out.dtype)
+    (out * grad_out).sum().backward()
+    return out, [t.grad for t in leaves]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(calls())
+def test_compiled_matches_reference(call):
+    args, batch, height, width, dtype, seed = call
+    inputs = make_inputs(args, batch, height, width, dtype,
+                         generator=torch.Generator().manual_seed(seed))
+    out, grads = _grads(dcnv3, inputs, args, seed)
+    ref_inputs = [t.double() for t in inputs]
+    ref_out, ref_grads = _grads(dcnv3_pytorch, ref_inputs, args, seed)
+    tol = TOL[dtype]
+    torch.testing.assert_close(out.double(), ref_out, rtol=tol, atol=tol)
+    for name, a, b in zip(('input', 'offset', 'mask'), grads, ref_grads):
+        torch.testing.assert_close(a.double(), b, rtol=tol, atol=tol, msg=f'grad_{name}')
+
+
+@pytest.mark.parametrize('strategy', [1, 2])
+def test_backward_strategies_agree(strategy):
+    # Both CPU race-avoidance strategies (owner of a grad_input slice / atomic adds) are exact.
+    args = Args(group=3, group_channels=5)
+    x, off, mask = make_inputs(args, batch=3, height=9, width=8)
+    grad_out = torch.randn(3, 9, 8, 15, dtype=torch.float64)
+    got = dcnv3_backward(grad_out, x, off, mask, *args.tuple(), strategy=strategy)
+    leaves = [t.clone().requires_grad_() for t in (x, off, mask)]
+    (dcnv3_pytorch(*leaves, *args.tuple()) * grad_out).sum().backward()
+    for a, leaf in zip(got, leaves):
+        torch.testing.assert_close(a, leaf.grad, rtol=1e-10, atol=1e-10)
+
+
+def test_non_contiguous_inputs():
+    args = Args(group=2, group_channels=4)
+    x, off, mask = make_inputs(args, batch=2, height=6, width=6)
+    # Same values, strided memory: a transposed copy viewed back, and a channel-sliced tensor.
+    x_nc = x.transpose(1, 2).contiguous().transpose(1, 2)
+    off_nc = torch.cat([off, torch.zeros_like(off)], dim=-1)[..., :off.shape[-1]]
+    mask_nc = mask.transpose(1, 2).contiguous().transpose(1, 2)
+    assert not (x_nc.is_contiguous() or off_nc.is_contiguous() or mask_nc.is_contiguous())
+    torch.testing.assert_close(dcnv3(x_nc, off_nc, mask_nc, *args.tuple()),
+                               dcnv3_pytorch(x, off, mask, *args.tuple()))
+
+
+def test_empty_batch_forward_backward():
+    args = Args()
+    x, off, mask = (t.requires_grad_() for t in make_inputs(args, batch=0))
+    out = dcnv3(x, off, mask, *args.tuple())
+    assert out.shape == (0, 7, 6, 8)
+    out.sum().backward()
+    assert x.grad.shape == x.shape and off.grad.shape == off.shape
+
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_reduced_precision_on_cpu_runs_in_float32(dtype):
+    args = Args(group=2, group_channels=8)
+    x, off, mask = make_inputs(args, batch=1, height=5, width=5, dtype=dtype)
+    out = dcnv3(x, off, mask, *args.tuple())
+    assert out.dtype == dtype
+    ref = dcnv3_pytorch(x.double(), off.double(), mask.double(), *args.tuple())
+    torch.testing.assert_close(out.double(), ref, rtol=2e-2, atol=2e-2)

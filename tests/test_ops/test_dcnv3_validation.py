@@ -1,0 +1,78 @@
+"""Bad input raises a ValueError/TypeError naming the argument, on every path, never a crash."""
+import pytest
+import torch
+
+from ops_dcnv3 import DCNv3Function, dcnv3, dcnv3_pytorch
+
+from ._cases import Args, make_inputs
+
+
+def _good():
+    args = Args(group=2, group_channels=4)
+    return args, list(make_inputs(args, batch=1, height=5, width=5))
+
+
+def _call(fn, tensors, args):
+    return fn(*tensors, *args.tuple())
+
+
+@pytest.mark.parametrize('fn', [dcnv3, dcnv3_pytorch], ids=['compiled', 'reference'])
+@pytest.mark.parametrize('mutate, error, match', [
+    (lambda t, a: t.__setitem__(0, t[0][0]), ValueError, 'input must be a 4-D'),
+    (lambda t, a: t.__setitem__(1, t[1].flatten(0, 1)), ValueError, 'offset must be a 4-D'),
+    (lambda t, a: t.__setitem__(0, t[0][..., :6]), ValueError, 'group \\* group_channels'),
+    (lambda t, a: t.__setitem__(1, t[1][..., :-2]), ValueError, 'offset must have shape'),
+    (lambda t, a: t.__setitem__(2, t[2][..., :-1]), ValueError, 'mask must have shape'),
+    (lambda t, a: t.__setitem__(2, t[2].float()), TypeError, 'dtype mismatch'),
+    (lambda t, a: t.__setitem__(0, t[0].long()), TypeError, 'input must be a floating'),
+    (lambda t, a: t.__setitem__(1, t[1].to('meta')), ValueError, 'device mismatch'),
+    (lambda t, a: t.__setitem__(0, t[0].numpy()), TypeError, 'input must be a torch.Tensor'),
+    (lambda t, a: setattr(a, 'kernel_h', -3), ValueError, 'kernel_h must be positive'),
+    (lambda t, a: setattr(a, 'stride_w', 0), ValueError, 'stride_w must be positive'),
+    (lambda t, a: setattr(a, 'pad_h', -1), ValueError, 'pad_h must be non-negative'),
+    (lambda t, a: setattr(a, 'group', 0), ValueError, 'group must be positive'),
+    (lambda t, a: setattr(a, 'group_channels', 2.0), TypeError, 'group_channels must be an int'),
+    (lambda t, a: setattr(a, 'dilation_h', 9), ValueError, 'too small for kernel'),
+])
+def test_bad_input(fn, mutate, error, match):
+    args, tensors = _good()
+    mutate(tensors, args)
+    with pytest.raises(error, match=match):
+        _call(fn, tensors, args)
+
+
+def test_remove_center_with_1x1_kernel():
+    args = Args(kernel_h=1, kernel_w=1, pad_h=0, pad_w=0, remove_center=True)
+    x = torch.randn(1, 4, 4, 8)
+    with pytest.raises(ValueError, match='no sampling point'):
+        dcnv3(x, torch.zeros(1, 4, 4, 0), torch.zeros(1, 4, 4, 0), *args.tuple())
+
+
+def test_official_api_checks_im2col_step():
+    args, (x, off, mask) = _good()
+    a = args.tuple()
+    with pytest.raises(ValueError, match='im2col_step'):
+        DCNv3Function.apply(x, off, mask, *a[:-1], 0, a[-1])
+
+
+def test_official_api_matches_and_accepts_any_batch():
+    # The official op asserts batch % im2col_step == 0; ours takes any batch size.
+    args = Args(group=2, group_channels=4)
+    x, off, mask = (t.requires_grad_() for t in make_inputs(args, batch=3))
+    a = args.tuple()
+    out = DCNv3Function.apply(x, off, mask, *a[:-1], 2, a[-1])
+    ref = dcnv3_pytorch(x, off, mask, *a)
+    torch.testing.assert_close(out, ref)
+    grads = torch.autograd.grad(out.sum(), (x, off, mask))
+    ref_grads = torch.autograd.grad(ref.sum(), (x, off, mask))
+    for g, r in zip(grads, ref_grads):
+        torch.testing.assert_close(g, r)
+
+
+def test_compiled_binding_rejects_bad_sizes_without_crashing():
+    # Direct callers of the C++ binding get a RuntimeError, not an out-of-bounds read.
+    from ops_dcnv3 import _C
+    x = torch.randn(1, 5, 5, 8)
+    with pytest.raises(RuntimeError, match='offset has shape'):
+        _C.forward(x, torch.randn(1, 5, 5, 3), torch.randn(1, 5, 5, 18), 3, 3, 1, 1, 1, 1, 1, 1,
+                   2, 4, 1.0, False)

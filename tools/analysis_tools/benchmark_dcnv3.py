@@ -1,0 +1,175 @@
+"""Benchmark the DCNv3 operator against its pure-PyTorch path and a 3x3 depthwise conv.
+
+For each shape it times, side by side in one run, the forward and forward+backward of:
+the compiled op (``ops_dcnv3.dcnv3``), the pure-PyTorch path (``dcnv3_pytorch``) and
+``F.conv2d(groups=C)`` with a 3x3 kernel on the same tensor, and prints the ratios:
+
+  ref/op fwd     pure-PyTorch time / compiled time, forward            (CPU target >= 10)
+  ref/op f+b     same for forward+backward                             (CPU target >= 5)
+  op/dw fwd      compiled forward time / depthwise-conv forward time   (CPU <= 8, GPU <= 2)
+
+Usage:
+  python tools/analysis_tools/benchmark_dcnv3.py [--device cpu|cuda|all] [--repeats N]
+      [--dtypes float32 float16 bfloat16] [--shapes N,H,W,C,G ...] [--threads T]
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from ops_dcnv3 import dcnv3, dcnv3_pytorch, extension_available
+
+# InternImage-T stages at 224 (batch 4) and InternImage-H stage 1 at 640 (batch 1).
+DEFAULT_SHAPES = [
+    ('T stage1', 4, 56, 56, 64, 4),
+    ('T stage2', 4, 28, 28, 128, 8),
+    ('T stage3', 4, 14, 14, 256, 16),
+    ('T stage4', 4, 7, 7, 512, 32),
+    ('H stage1', 1, 160, 160, 320, 10),
+]
+TARGETS = {'cpu': dict(fwd=10.0, fwdbwd=5.0, dw=8.0), 'cuda': dict(dw=2.0)}
+
+
+def _timer(fn: Callable[[], object], device: str, repeats: int, warmup: int = 2) -> float:
+    """Median wall time of ``fn`` in milliseconds."""
+    sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def _inputs(n, h, w, c, g, dtype, device):
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(n, h, w, c, generator=gen)
+    off = (torch.rand(n, h, w, g * 18, generator=gen) * 4 - 2)
+    mask = torch.randn(n, h, w, g, 9, generator=gen).softmax(-1).reshape(n, h, w, g * 9)
+    return [t.to(device=device, dtype=dtype) for t in (x, off, mask)]
+
+
+def bench_shape(n, h, w, c, g, dtype, device, repeats, skip_reference=False):
+    args = (3, 3, 1, 1, 1, 1, 1, 1, g, c // g, 1.0, False)
+    x, off, mask = _inputs(n, h, w, c, g, dtype, device)
+    weight = torch.randn(c, 1, 3, 3, device=device, dtype=dtype)
+    x_nchw = x.permute(0, 3, 1, 2)  # the same memory (channels_last), no copy
+
+    def fwd(fn):
+        def run():
+            with torch.no_grad():
+                fn(x, off, mask, *args)
+        return run
+
+    def fwdbwd(fn):
+        leaves = [t.clone().requires_grad_() for t in (x, off, mask)]
+
+        def run():
+            out = fn(*leaves, *args)
+            out.backward(torch.ones_like(out))
+        return run
+
+    def dw_fwd():
+        with torch.no_grad():
+            F.conv2d(x_nchw, weight, padding=1, groups=c)
+
+    xd = x_nchw.detach().clone().requires_grad_()
+    wd = weight.clone().requires_grad_()
+
+    def dw_fwdbwd():
+        out = F.conv2d(xd, wd, padding=1, groups=c)
+        out.backward(torch.ones_like(out))
+
+    r = dict(op_fwd=_timer(fwd(dcnv3), device, repeats),
+             op_fwdbwd=_timer(fwdbwd(dcnv3), device, repeats),
+             dw_fwd=_timer(dw_fwd, device, repeats),
+             dw_fwdbwd=_timer(dw_fwdbwd, device, repeats))
+    if not skip_reference:
+        r['ref_fwd'] = _timer(fwd(dcnv3_pytorch), device, max(1, repeats // 2))
+        r['ref_fwdbwd'] = _timer(fwdbwd(dcnv3_pytorch), device, max(1, repeats // 2))
+    return r
+
+
+def machine(device: str) -> str:
+    if device == 'cuda':
+        return f'{torch.cuda.get_device_name()} (torch {torch.__version__}, CUDA {torch.version.cuda})'
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo') as f:
+            cpu = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
+    except (OSError, StopIteration):
+        pass
+    return f'{cpu}, {torch.get_num_threads()} threads (torch {torch.__version__})'
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--device', default='all', choices=['cpu', 'cuda', 'all'])
+    parser.add_argument('--repeats', type=int, default=10)
+    parser.add_argument('--dtypes', nargs='+', default=None,
+                        help='default: float32 on CPU; float32 float16 bfloat16 on CUDA')
+    parser.add_argument('--shapes', nargs='+', default=None, metavar='N,H,W,C,G')
+    parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
+    parser.add_argument('--skip-reference', action='store_true',
+                        help='skip the (slow) pure-PyTorch path')
+    args = parser.parse_args()
+    if not extension_available():
+        raise SystemExit('ops_dcnv3 extension is not built: `make ops` first')
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    shapes = DEFAULT_SHAPES if args.shapes is None else [
+        (s, *map(int, s.split(','))) for s in args.shapes]
+    devices = ['cpu', 'cuda'] if args.device == 'all' else [args.device]
+    if 'cuda' in devices and not torch.cuda.is_available():
+        if args.device == 'cuda':
+            raise SystemExit('no CUDA device available')
+        devices.remove('cuda')
+
+    for device in devices:
+        dtypes = args.dtypes or (['float32'] if device == 'cpu' else
+                                 ['float32', 'float16', 'bfloat16'])
+        print(f'\n### DCNv3 on {device}: {machine(device)}\n')
+        print('| shape | N,H,W,C,G | dtype | op fwd ms | ref fwd ms | dw fwd ms | op f+b ms '
+              '| ref f+b ms | dw f+b ms | ref/op fwd | ref/op f+b | op/dw fwd |')
+        print('|---|---|---|---|---|---|---|---|---|---|---|---|')
+        worst = dict(fwd=float('inf'), fwdbwd=float('inf'), dw=0.0)
+        for name, n, h, w, c, g in shapes:
+            for dt in dtypes:
+                r = bench_shape(n, h, w, c, g, getattr(torch, dt), device, args.repeats,
+                                args.skip_reference)
+                ref_fwd = r.get('ref_fwd', float('nan'))
+                ref_fb = r.get('ref_fwdbwd', float('nan'))
+                sp_fwd, sp_fb = ref_fwd / r['op_fwd'], ref_fb / r['op_fwdbwd']
+                vs_dw = r['op_fwd'] / r['dw_fwd']
+                worst['fwd'] = min(worst['fwd'], sp_fwd)
+                worst['fwdbwd'] = min(worst['fwdbwd'], sp_fb)
+                worst['dw'] = max(worst['dw'], vs_dw)
+                print(f"| {name} | {n},{h},{w},{c},{g} | {dt} | {r['op_fwd']:.2f} | "
+                      f"{ref_fwd:.2f} | {r['dw_fwd']:.2f} | {r['op_fwdbwd']:.2f} | {ref_fb:.2f} | "
+                      f"{r['dw_fwdbwd']:.2f} | {sp_fwd:.1f}x | {sp_fb:.1f}x | {vs_dw:.1f}x |",
+                      flush=True)
+        t = TARGETS[device]
+        checks = []
+        if 'fwd' in t and not args.skip_reference:
+            checks.append(f"ref/op fwd >= {t['fwd']:g}x: {'met' if worst['fwd'] >= t['fwd'] else 'NOT met'} "
+                          f"(worst {worst['fwd']:.1f}x)")
+            checks.append(f"ref/op f+b >= {t['fwdbwd']:g}x: "
+                          f"{'met' if worst['fwdbwd'] >= t['fwdbwd'] else 'NOT met'} "
+                          f"(worst {worst['fwdbwd']:.1f}x)")
+        checks.append(f"op/dw fwd <= {t['dw']:g}x: {'met' if worst['dw'] <= t['dw'] else 'NOT met'} "
+                      f"(worst {worst['dw']:.1f}x)")
+        print('\nTargets: ' + '; '.join(checks))
+
+
+if __name__ == '__main__':
+    main()
