@@ -75,9 +75,34 @@ def dcnv3(input: Tensor, offset: Tensor, mask: Tensor, kernel_h: int, kernel_w: 
         return dcnv3_pytorch(input, offset, mask, kernel_h, kernel_w, stride_h, stride_w, pad_h,
                              pad_w, dilation_h, dilation_w, group, group_channels, offset_scale,
                              remove_center)
-    return _ops.dcnv3_forward(input, offset, mask, kernel_h, kernel_w, stride_h, stride_w, pad_h,
-                              pad_w, dilation_h, dilation_w, group, group_channels,
-                              float(offset_scale), remove_center)
+    args = (kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, group,
+            group_channels, float(offset_scale), remove_center)
+    if _eager(input, offset, mask):
+        return _EagerDCNv3.apply(input, offset, mask, *args)
+    return _ops.dcnv3_forward(input, offset, mask, *args)
+
+
+def _eager(*tensors: Tensor) -> bool:
+    """Plain tensors outside torch.compile/export/jit tracing: the custom op's Python dispatch
+    (~15 us a call) buys nothing there, so the kernels are called directly."""
+    return (not torch.compiler.is_compiling() and not torch.jit.is_tracing()
+            and all(type(t) is torch.Tensor for t in tensors))
+
+
+class _EagerDCNv3(torch.autograd.Function):
+    """Eager-mode autograd over the same kernels as the ``ops_dcnv3::dcnv3_forward`` op."""
+
+    @staticmethod
+    def forward(ctx, input, offset, mask, *args):
+        ctx.args = args
+        ctx.save_for_backward(input, offset, mask)
+        return _ops.run_forward(input, offset, mask, *args)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        input, offset, mask = ctx.saved_tensors
+        grads = _ops.run_backward(grad_output.contiguous(), input, offset, mask, *ctx.args)
+        return (*grads, *([None] * len(ctx.args)))
 
 
 class DCNv3Function(torch.autograd.Function):
@@ -105,7 +130,7 @@ class DCNv3Function(torch.autograd.Function):
     def backward(ctx, grad_output):
         input, offset, mask = ctx.saved_tensors
         if _use_compiled(input):
-            grads = _ops.dcnv3_backward(grad_output.contiguous(), input, offset, mask, *ctx.args)
+            grads = _ops.run_backward(grad_output.contiguous(), input, offset, mask, *ctx.args)
         else:
             with torch.enable_grad():
                 leaves = [t.detach().requires_grad_() for t in (input, offset, mask)]

@@ -20,17 +20,33 @@ def _cpu_upcast(*tensors: Tensor) -> tuple[Tensor, ...]:
     return tuple(t.float() for t in tensors)
 
 
+def run_forward(input: Tensor, offset: Tensor, mask: Tensor, *args) -> Tensor:
+    """The compiled forward (arguments already validated)."""
+    if input.device.type == 'cpu' and input.dtype not in _CPU_NATIVE:
+        return _C.forward(*_cpu_upcast(input, offset, mask), *args).to(input.dtype)
+    return _C.forward(input, offset, mask, *args)
+
+
+def run_backward(grad_output: Tensor, input: Tensor, offset: Tensor, mask: Tensor,
+                 *args) -> tuple[Tensor, Tensor, Tensor]:
+    """The compiled backward: (grad_input, grad_offset, grad_mask)."""
+    if len(args) == 12:
+        args = (*args, 0)
+    if input.device.type == 'cpu' and input.dtype not in _CPU_NATIVE:
+        grads = _C.backward(*_cpu_upcast(grad_output, input, offset, mask), *args)
+        return tuple(g.to(input.dtype) for g in grads)
+    gi, go, gm = _C.backward(grad_output, input, offset, mask, *args)
+    return gi, go, gm
+
+
 @torch.library.custom_op('ops_dcnv3::dcnv3_forward', mutates_args=())
 def dcnv3_forward(input: Tensor, offset: Tensor, mask: Tensor, kernel_h: int, kernel_w: int,
                   stride_h: int, stride_w: int, pad_h: int, pad_w: int, dilation_h: int,
                   dilation_w: int, group: int, group_channels: int, offset_scale: float,
                   remove_center: bool) -> Tensor:
     """DCNv3 forward on the compiled kernels (arguments already validated)."""
-    args = (kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, group,
-            group_channels, offset_scale, remove_center)
-    if input.device.type == 'cpu' and input.dtype not in _CPU_NATIVE:
-        return _C.forward(*_cpu_upcast(input, offset, mask), *args).to(input.dtype)
-    return _C.forward(input, offset, mask, *args)
+    return run_forward(input, offset, mask, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                       dilation_h, dilation_w, group, group_channels, offset_scale, remove_center)
 
 
 @dcnv3_forward.register_fake
@@ -52,13 +68,9 @@ def dcnv3_backward(grad_output: Tensor, input: Tensor, offset: Tensor, mask: Ten
     ``strategy`` picks how the CPU backward avoids races on grad_input: 0 auto, 1 one task per
     (image, group) owning its slice, 2 atomic adds per output pixel. CUDA ignores it.
     """
-    args = (kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, group,
-            group_channels, offset_scale, remove_center, strategy)
-    if input.device.type == 'cpu' and input.dtype not in _CPU_NATIVE:
-        grads = _C.backward(*_cpu_upcast(grad_output, input, offset, mask), *args)
-        return tuple(g.to(input.dtype) for g in grads)
-    gi, go, gm = _C.backward(grad_output, input, offset, mask, *args)
-    return gi, go, gm
+    return run_backward(grad_output, input, offset, mask, kernel_h, kernel_w, stride_h, stride_w,
+                        pad_h, pad_w, dilation_h, dilation_w, group, group_channels, offset_scale,
+                        remove_center, strategy)
 
 
 @dcnv3_backward.register_fake

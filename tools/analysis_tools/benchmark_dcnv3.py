@@ -36,7 +36,7 @@ DEFAULT_SHAPES = [
 TARGETS = {'cpu': dict(fwd=10.0, fwdbwd=5.0, dw=8.0), 'cuda': dict(dw=2.0)}
 
 
-def _timer(fn: Callable[[], object], device: str, repeats: int, warmup: int = 2) -> float:
+def _timer(fn: Callable[[], object], device: str, repeats: int, warmup: int = 3) -> float:
     """Median wall time of ``fn`` in milliseconds."""
     sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
     for _ in range(warmup):
@@ -75,6 +75,8 @@ def bench_shape(n, h, w, c, g, dtype, device, repeats, skip_reference=False):
         leaves = [t.clone().requires_grad_() for t in (x, off, mask)]
 
         def run():
+            for t in leaves:  # as after optimizer.zero_grad(): no accumulation into old grads
+                t.grad = None
             out = fn(*leaves, *args)
             out.backward(torch.ones_like(out))
         return run
@@ -87,6 +89,7 @@ def bench_shape(n, h, w, c, g, dtype, device, repeats, skip_reference=False):
     wd = weight.clone().requires_grad_()
 
     def dw_fwdbwd():
+        xd.grad = wd.grad = None
         out = F.conv2d(xd, wd, padding=1, groups=c)
         out.backward(torch.ones_like(out))
 

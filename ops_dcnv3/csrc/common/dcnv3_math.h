@@ -1,13 +1,15 @@
 // The one definition of DCNv3's sampling math, shared by the CPU and the CUDA kernels.
 //
 //   y(n, p0, g) = sum_k m_gk * x_g(loc_gk),
-//   loc_gk = p0 - half * s + (k_grid * dilation + dp_gk) * s          (s = offset_scale)
+//   loc_gk = centre(p0) + (grid_k + dp_gk) * s          (s = offset_scale)
 //
 // Everything here is plain C++ with `__host__ __device__` inline functions (no torch, no CUDA
-// runtime headers), so the CPU tests pin down what the GPU computes. Conventions follow the
-// official CUDA kernel: channels-last tensors, offsets in pixels as (dx, dy) per group and point,
-// points ordered with the kernel *width* index as the outer loop, pad_h pads the height, and a
-// point contributes only when -1 < loc < size on both axes (bilinear with zeros outside).
+// runtime headers), so the CPU tests pin down what the GPU computes. The functions are
+// branch-free scalar code so the CPU kernels can vectorise them across sampling points.
+// Conventions follow the official CUDA kernel: channels-last tensors, offsets in pixels as
+// (dx, dy) per group and point, points ordered with the kernel *width* index as the outer loop,
+// pad_h pads the height, and a point contributes only when -1 < loc < size on both axes
+// (bilinear with zeros outside).
 #pragma once
 
 #include <math.h>
@@ -16,7 +18,7 @@
 #if defined(__CUDACC__) || defined(__HIPCC__)
 #define DCNV3_HD __host__ __device__ __forceinline__
 #else
-#define DCNV3_HD inline
+#define DCNV3_HD inline __attribute__((always_inline))
 #endif
 
 namespace dcnv3 {
@@ -46,91 +48,104 @@ DCNV3_HD float floor_<float>(float x) { return floorf(x); }
 template <>
 DCNV3_HD double floor_<double>(double x) { return floor(x); }
 
-// Sampling location of kernel point (i over width, j over height) for output pixel (ho, wo),
-// before the learned offset is added: loc = base + offset * s.
-template <typename T>
-struct GridPoint {
-  T base_h, base_w;
-};
-
-template <typename T>
-DCNV3_HD GridPoint<T> grid_point(const Params& p, int ho, int wo, int i, int j) {
-  const int half_h = (p.dilation_h * (p.kernel_h - 1)) >> 1;
-  const int half_w = (p.dilation_w * (p.kernel_w - 1)) >> 1;
-  const T s = static_cast<T>(p.offset_scale);
-  // Centre of the window in input (unpadded) coordinates.
-  const int c_h = half_h - p.pad_h + ho * p.stride_h;
-  const int c_w = half_w - p.pad_w + wo * p.stride_w;
-  GridPoint<T> g;
-  g.base_h = static_cast<T>(c_h) + static_cast<T>(j * p.dilation_h - half_h) * s;
-  g.base_w = static_cast<T>(c_w) + static_cast<T>(i * p.dilation_w - half_w) * s;
-  return g;
-}
-
 // True for the kernel point that remove_center drops.
 DCNV3_HD bool is_removed_center(const Params& p, int i, int j) {
   return p.remove_center && i == p.kernel_w / 2 && j == p.kernel_h / 2;
 }
 
-// Bilinear interpolation at (h, w): corner offsets (in elements, channels-last) and weights.
-// A corner outside the image has weight 0 and valid == false (it must not be read).
+// Kernel point -> (i over width, j over height), skipping the removed centre.
+DCNV3_HD void point_ij(const Params& p, int point, int* i, int* j) {
+  const int centre = (p.kernel_w / 2) * p.kernel_h + p.kernel_h / 2;
+  const int flat = (p.remove_center && point >= centre) ? point + 1 : point;
+  *i = flat / p.kernel_h;
+  *j = flat % p.kernel_h;
+}
+
+// Window centre of output pixel (ho, wo) in input (unpadded) coordinates.
+DCNV3_HD int centre_h(const Params& p, int ho) {
+  return ((p.dilation_h * (p.kernel_h - 1)) >> 1) - p.pad_h + ho * p.stride_h;
+}
+DCNV3_HD int centre_w(const Params& p, int wo) {
+  return ((p.dilation_w * (p.kernel_w - 1)) >> 1) - p.pad_w + wo * p.stride_w;
+}
+
+// Regular-grid displacement of kernel point (i, j) from the centre, scaled by offset_scale.
+template <typename T>
+DCNV3_HD T grid_dh(const Params& p, int j) {
+  return static_cast<T>(j * p.dilation_h - ((p.dilation_h * (p.kernel_h - 1)) >> 1)) *
+         static_cast<T>(p.offset_scale);
+}
+template <typename T>
+DCNV3_HD T grid_dw(const Params& p, int i) {
+  return static_cast<T>(i * p.dilation_w - ((p.dilation_w * (p.kernel_w - 1)) >> 1)) *
+         static_cast<T>(p.offset_scale);
+}
+
+// loc = (centre + grid) + offset * s; `base` is the offset-free part.
+template <typename T>
+DCNV3_HD T base_location(int centre, T grid) {
+  return static_cast<T>(centre) + grid;
+}
+template <typename T>
+DCNV3_HD T location(T base, T offset, T s) {
+  return base + offset * s;
+}
+
+// Bilinear sampling at (h, w) in an image of height x width.
+// Corners: 00 = (y0, x0), 01 = (y0, x0+1), 10 = (y0+1, x0), 11 = (y0+1, x0+1). A corner
+// outside the image has weight 0 and must not contribute; `cy*`/`cx*` are the corner
+// coordinates clamped into the image, so a kernel may address them unconditionally (a clamped
+// corner always coincides with an in-image corner of the same point).
 template <typename T>
 struct Bilinear {
-  bool inside;  // the official support test: -1 < h < H and -1 < w < W
-  T lh, lw, hh, hw;
-  T w[4];          // weights of corners (h_low,w_low) (h_low,w_high) (h_high,w_low) (h_high,w_high)
-  bool valid[4];
-  int64_t index[4];  // element offset of the corner's channel 0 within one image
+  T inside;            // 1 when -1 < h < height and -1 < w < width (the official support test)
+  T ly, lx, hy, hx;    // fractional parts: ly = h - floor(h), hy = 1 - ly
+  T v00, v01, v10, v11;  // 1 for corners inside the image (and the point inside), else 0
+  int cy0, cy1, cx0, cx1;  // clamped corner coordinates
+
+  DCNV3_HD T w00() const { return v00 * hy * hx; }
+  DCNV3_HD T w01() const { return v01 * hy * lx; }
+  DCNV3_HD T w10() const { return v10 * ly * hx; }
+  DCNV3_HD T w11() const { return v11 * ly * lx; }
+  // d(value)/dh and d(value)/dw from the corner values d_ij (invalid corners must be 0).
+  DCNV3_HD T dh(T d00, T d01, T d10, T d11) const {
+    return -hx * d00 - lx * d01 + hx * d10 + lx * d11;
+  }
+  DCNV3_HD T dw(T d00, T d01, T d10, T d11) const {
+    return -hy * d00 + hy * d01 - ly * d10 + ly * d11;
+  }
 };
 
 template <typename T>
-DCNV3_HD Bilinear<T> bilinear(T h, T w, int height, int width, int64_t w_stride) {
+DCNV3_HD Bilinear<T> bilinear(T h, T w, int height, int width) {
   Bilinear<T> b;
-  b.inside = h > T(-1) && w > T(-1) && h < T(height) && w < T(width);
-  if (!b.inside) {
-    for (int k = 0; k < 4; ++k) {
-      b.w[k] = T(0);
-      b.valid[k] = false;
-      b.index[k] = 0;
-    }
-    b.lh = b.lw = b.hh = b.hw = T(0);
-    return b;
-  }
-  const T hf = floor_(h);
-  const T wf = floor_(w);
-  const int h_low = static_cast<int>(hf);
-  const int w_low = static_cast<int>(wf);
-  const int h_high = h_low + 1;
-  const int w_high = w_low + 1;
-  b.lh = h - hf;
-  b.lw = w - wf;
-  b.hh = T(1) - b.lh;
-  b.hw = T(1) - b.lw;
-  b.w[0] = b.hh * b.hw;
-  b.w[1] = b.hh * b.lw;
-  b.w[2] = b.lh * b.hw;
-  b.w[3] = b.lh * b.lw;
-  b.valid[0] = h_low >= 0 && w_low >= 0;
-  b.valid[1] = h_low >= 0 && w_high <= width - 1;
-  b.valid[2] = h_high <= height - 1 && w_low >= 0;
-  b.valid[3] = h_high <= height - 1 && w_high <= width - 1;
-  const int64_t h_stride = static_cast<int64_t>(width) * w_stride;
-  b.index[0] = h_low * h_stride + w_low * w_stride;
-  b.index[1] = h_low * h_stride + w_high * w_stride;
-  b.index[2] = h_high * h_stride + w_low * w_stride;
-  b.index[3] = h_high * h_stride + w_high * w_stride;
+  // `&`, not `&&`: no branches, so the CPU loop over points vectorises.
+  const bool in = (h > T(-1)) & (w > T(-1)) & (h < T(height)) & (w < T(width));
+  // Outside points are moved to (0, 0) so every later computation stays finite and in range.
+  h = in ? h : T(0);
+  w = in ? w : T(0);
+  const T fy = floor_(h);
+  const T fx = floor_(w);
+  const int y0 = static_cast<int>(fy);
+  const int x0 = static_cast<int>(fx);
+  b.inside = in ? T(1) : T(0);
+  b.ly = h - fy;
+  b.lx = w - fx;
+  b.hy = T(1) - b.ly;
+  b.hx = T(1) - b.lx;
+  const T vy0 = (y0 >= 0) ? b.inside : T(0);
+  const T vy1 = (y0 + 1 <= height - 1) ? b.inside : T(0);
+  const T vx0 = (x0 >= 0) ? T(1) : T(0);
+  const T vx1 = (x0 + 1 <= width - 1) ? T(1) : T(0);
+  b.v00 = vy0 * vx0;
+  b.v01 = vy0 * vx1;
+  b.v10 = vy1 * vx0;
+  b.v11 = vy1 * vx1;
+  b.cy0 = y0 < 0 ? 0 : y0;
+  b.cx0 = x0 < 0 ? 0 : x0;
+  b.cy1 = y0 + 1 > height - 1 ? height - 1 : y0 + 1;
+  b.cx1 = x0 + 1 > width - 1 ? width - 1 : x0 + 1;
   return b;
-}
-
-// d(value)/d(h) and d(value)/d(w) given the four corner values v (0 for invalid corners):
-//   value = hh*hw*v0 + hh*lw*v1 + lh*hw*v2 + lh*lw*v3
-template <typename T>
-DCNV3_HD T dvalue_dh(const Bilinear<T>& b, T v0, T v1, T v2, T v3) {
-  return -b.hw * v0 - b.lw * v1 + b.hw * v2 + b.lw * v3;
-}
-template <typename T>
-DCNV3_HD T dvalue_dw(const Bilinear<T>& b, T v0, T v1, T v2, T v3) {
-  return -b.hh * v0 + b.hh * v1 - b.lh * v2 + b.lh * v3;
 }
 
 // Element offsets of the offset/mask entries of (pixel, group, point); pixel = (n*Ho+ho)*Wo+wo.

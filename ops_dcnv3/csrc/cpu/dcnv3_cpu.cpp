@@ -1,6 +1,14 @@
 // DCNv3 CPU kernels (float32, float64): forward and backward, multi-threaded with
-// at::parallel_for. The inner loops run over the contiguous channels of one group
-// (channels-last), so they are axpy / dot-product loops the compiler vectorises.
+// at::parallel_for.
+//
+// Per output pixel the work is split in two passes:
+//  1. setup: sampling location, bilinear weights and clamped corner positions of all G*P points,
+//     a branch-free loop (dcnv3_math.h) that the compiler vectorises across points;
+//  2. gather: per group, the four corner rows of every point are combined into the group's
+//     channels (channels-last, contiguous), with the channel count a compile-time constant for
+//     the common group widths so the accumulator stays in vector registers.
+// The hot functions are compiled for AVX-512, AVX2 and baseline x86-64 and picked at run time
+// (GCC target_clones), so one wheel is fast on every x86-64 machine.
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -9,160 +17,451 @@
 
 #include "../dcnv3.h"
 
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define DCNV3_CPU_CLONES \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define DCNV3_CPU_CLONES
+#endif
+#define DCNV3_INLINE inline __attribute__((always_inline))
+
 namespace dcnv3 {
 namespace {
 
 // Work per parallel chunk that amortises thread start-up (in multiply-adds).
 constexpr int64_t kGrainWork = 32768;
+// Table entries (sampling points) set up together: small enough for the tables to stay in L1/L2.
+constexpr int kRunEntries = 1024;
 
+// A GC-wide vector of T (GCC vector extension) and unaligned load/store of one.
+template <typename T, int GC>
+struct Vec {
+  typedef T type __attribute__((vector_size(GC * sizeof(T))));
+};
+template <typename V, typename T>
+DCNV3_INLINE V load(const T* ptr) {
+  V v;
+  __builtin_memcpy(&v, ptr, sizeof(V));
+  return v;
+}
+template <typename V, typename T>
+DCNV3_INLINE void store(T* ptr, const V& v) {
+  __builtin_memcpy(ptr, &v, sizeof(V));
+}
+
+template <typename V>
+DCNV3_INLINE auto hsum(const V& v) {
+  auto s = v[0];
+  for (unsigned c = 1; c < sizeof(V) / sizeof(v[0]); ++c) s += v[c];
+  return s;
+}
+
+// Table of the sampling points of a run of pixels, `groups` groups each (all groups in the
+// forward, one group in the owner-mode backward), one array per field and corner so the
+// setup loop stores with unit stride.
 template <typename T>
-inline void axpy(T* __restrict y, T a, const T* __restrict x, int n) {
+struct PointTable {
+  int groups, points;
+  int run;  // pixels per run
+  std::vector<T> grid_h, grid_w;  // regular-grid displacement per (group, point)
+  std::vector<T> base_h, base_w;  // centre + grid per entry
+  std::vector<T> off, msk;        // gathered offsets / masks (owner-mode backward)
+  std::vector<int32_t> corner[4];  // element offset (y * W + x) * C of each clamped corner
+  std::vector<T> weight[4];        // corner weights (times the mask in the forward)
+  std::vector<T> valid[4];         // corner validity (backward)
+  std::vector<T> ly, lx, mask, inside;
+
+  PointTable(const Params& p, int groups_)
+      : groups(groups_), points(p.num_points),
+        run(std::max(1, kRunEntries / (groups_ * p.num_points))) {
+    const int k = run * groups * points;
+    for (auto* v : {&base_h, &base_w, &msk, &ly, &lx, &mask, &inside}) v->resize(k);
+    off.resize(2 * k);
+    for (int c = 0; c < 4; ++c) {
+      corner[c].resize(k);
+      weight[c].resize(k);
+      valid[c].resize(k);
+    }
+    grid_h.resize(groups * points);
+    grid_w.resize(groups * points);
+    for (int g = 0; g < groups; ++g) {
+      for (int q = 0; q < points; ++q) {
+        int i, j;
+        point_ij(p, q, &i, &j);
+        grid_h[g * points + q] = grid_dh<T>(p, j);
+        grid_w[g * points + q] = grid_dw<T>(p, i);
+      }
+    }
+  }
+
+  // centre + grid of every entry of the run of pixels [pix0, pix0 + npix).
+  void fill_bases(const Params& p, int64_t pix0, int npix) {
+    const int64_t plane = static_cast<int64_t>(p.height_out) * p.width_out;
+    const int e = groups * points;
+    for (int l = 0; l < npix; ++l) {
+      const int64_t q = (pix0 + l) % plane;
+      const int ch = centre_h(p, static_cast<int>(q / p.width_out));
+      const int cw = centre_w(p, static_cast<int>(q % p.width_out));
+      T* __restrict bh = base_h.data() + l * e;
+      T* __restrict bw = base_w.data() + l * e;
+      for (int k = 0; k < e; ++k) {
+        bh[k] = base_location<T>(ch, grid_h[k]);
+        bw[k] = base_location<T>(cw, grid_w[k]);
+      }
+    }
+  }
+};
+
+// Pass 1 for the run of pixels [pix0, pix0 + npix), `t.groups * t.points` entries each, whose
+// offsets/masks are contiguous at `offset`/`mask`.
+template <typename T, bool kBackward>
+DCNV3_INLINE void setup_points(const Params& p, PointTable<T>& t, int64_t pix0, int npix,
+                               const T* __restrict offset, const T* __restrict mask) {
+  const T s = static_cast<T>(p.offset_scale);
+  const int H = p.height_in;
+  const int W = p.width_in;
+  const int C = p.channels();
+  const int count = npix * t.groups * t.points;
+  t.fill_bases(p, pix0, npix);
+  const T* __restrict bh = t.base_h.data();
+  const T* __restrict bw = t.base_w.data();
+  int32_t* __restrict e0 = t.corner[0].data();
+  int32_t* __restrict e1 = t.corner[1].data();
+  int32_t* __restrict e2 = t.corner[2].data();
+  int32_t* __restrict e3 = t.corner[3].data();
+  T* __restrict w0 = t.weight[0].data();
+  T* __restrict w1 = t.weight[1].data();
+  T* __restrict w2 = t.weight[2].data();
+  T* __restrict w3 = t.weight[3].data();
+  T* __restrict v0 = t.valid[0].data();
+  T* __restrict v1 = t.valid[1].data();
+  T* __restrict v2 = t.valid[2].data();
+  T* __restrict v3 = t.valid[3].data();
+  T* __restrict ly = t.ly.data();
+  T* __restrict lx = t.lx.data();
+  T* __restrict mk = t.mask.data();
+  T* __restrict inside = t.inside.data();
 #pragma omp simd
-  for (int c = 0; c < n; ++c) y[c] += a * x[c];
-}
-
-template <typename T>
-inline void atomic_axpy(T* y, T a, const T* __restrict x, int n) {
-  for (int c = 0; c < n; ++c) std::atomic_ref<T>(y[c]).fetch_add(a * x[c], std::memory_order_relaxed);
-}
-
-template <typename T>
-inline T dot(const T* __restrict a, const T* __restrict b, int n) {
-  T acc = T(0);
-#pragma omp simd reduction(+ : acc)
-  for (int c = 0; c < n; ++c) acc += a[c] * b[c];
-  return acc;
-}
-
-// Calls f(i, j, point) for every kernel point in the official order (width index outer).
-template <typename F>
-inline void for_each_point(const Params& p, F&& f) {
-  int point = 0;
-  for (int i = 0; i < p.kernel_w; ++i) {
-    for (int j = 0; j < p.kernel_h; ++j) {
-      if (is_removed_center(p, i, j)) continue;
-      f(i, j, point++);
+  for (int k = 0; k < count; ++k) {
+    const Bilinear<T> b = bilinear<T>(location<T>(bh[k], offset[2 * k + 1], s),
+                                      location<T>(bw[k], offset[2 * k], s), H, W);
+    const T m = kBackward ? T(1) : mask[k];
+    w0[k] = b.w00() * m;
+    w1[k] = b.w01() * m;
+    w2[k] = b.w10() * m;
+    w3[k] = b.w11() * m;
+    e0[k] = (b.cy0 * W + b.cx0) * C;
+    e1[k] = (b.cy0 * W + b.cx1) * C;
+    e2[k] = (b.cy1 * W + b.cx0) * C;
+    e3[k] = (b.cy1 * W + b.cx1) * C;
+    inside[k] = b.inside;
+    if (kBackward) {
+      v0[k] = b.v00;
+      v1[k] = b.v01;
+      v2[k] = b.v10;
+      v3[k] = b.v11;
+      ly[k] = b.ly;
+      lx[k] = b.lx;
+      mk[k] = mask[k];
     }
   }
 }
 
-// Bilinear setup of one (pixel, group, point): location from grid + offset * offset_scale.
-template <typename T>
-inline Bilinear<T> sample_at(const Params& p, const T* offset, int64_t pixel, int ho, int wo,
-                             int g, int i, int j, int point) {
-  const GridPoint<T> gp = grid_point<T>(p, ho, wo, i, j);
+// Pass 2 of the forward for one group: out[c] = sum_k sum_corners w * x[corner, c] over the
+// table entries [k0, k0 + points). GC > 0: compile-time group width (the accumulator lives in
+// registers); GC == 0: runtime width `gc`, accumulating in `out`.
+template <typename T, int GC>
+DCNV3_INLINE void gather_group(const T* __restrict image_g, const PointTable<T>& t, int k0,
+                               int points, int gc, T* __restrict out) {
+  const T* __restrict inside = t.inside.data();
+  const int32_t *__restrict e0 = t.corner[0].data(), *__restrict e1 = t.corner[1].data(),
+                *__restrict e2 = t.corner[2].data(), *__restrict e3 = t.corner[3].data();
+  const T *__restrict w0 = t.weight[0].data(), *__restrict w1 = t.weight[1].data(),
+          *__restrict w2 = t.weight[2].data(), *__restrict w3 = t.weight[3].data();
+  if constexpr (GC > 0) {
+    // One GC-wide vector per corner row (GCC vector extension: lowered to the clone's ISA).
+    using V = typename Vec<T, GC>::type;
+    V acc = {};
+    for (int k = k0; k < k0 + points; ++k) {
+      if (inside[k] == T(0)) continue;
+      acc += w0[k] * load<V>(image_g + e0[k]) + w1[k] * load<V>(image_g + e1[k]) +
+             w2[k] * load<V>(image_g + e2[k]) + w3[k] * load<V>(image_g + e3[k]);
+    }
+    store(out, acc);
+  } else {
+    for (int c = 0; c < gc; ++c) out[c] = T(0);
+    for (int k = k0; k < k0 + points; ++k) {
+      if (inside[k] == T(0)) continue;
+      const T *r0 = image_g + e0[k], *r1 = image_g + e1[k], *r2 = image_g + e2[k],
+              *r3 = image_g + e3[k];
+      const T a0 = w0[k], a1 = w1[k], a2 = w2[k], a3 = w3[k];
+#pragma omp simd
+      for (int c = 0; c < gc; ++c) out[c] += a0 * r0[c] + a1 * r1[c] + a2 * r2[c] + a3 * r3[c];
+    }
+  }
+}
+
+template <typename T, int GC>
+DCNV3_INLINE void forward_range(const T* input, const T* offset, const T* mask, T* output,
+                                const Params& p, int64_t begin, int64_t end) {
+  const int gc = p.group_channels;
+  const int64_t C = p.channels();
+  const int P = p.num_points;
+  const int e = p.group * P;
+  const int64_t plane = static_cast<int64_t>(p.height_out) * p.width_out;
+  const int64_t image_stride = static_cast<int64_t>(p.height_in) * p.width_in * C;
+  PointTable<T> table(p, p.group);
+  for (int64_t pix0 = begin; pix0 < end; pix0 += table.run) {
+    const int npix = static_cast<int>(std::min<int64_t>(table.run, end - pix0));
+    // The offsets/masks of consecutive pixels (all groups) are contiguous.
+    setup_points<T, false>(p, table, pix0, npix, offset + offset_index(p, pix0, 0, 0),
+                           mask + mask_index(p, pix0, 0, 0));
+    for (int l = 0; l < npix; ++l) {
+      const int64_t pix = pix0 + l;
+      const T* image = input + (pix / plane) * image_stride;
+      for (int g = 0; g < p.group; ++g)
+        gather_group<T, GC>(image + g * gc, table, l * e + g * P, P, gc, output + pix * C + g * gc);
+    }
+  }
+}
+
+// Gradients of the table entries [k0, k0 + points) of one (pixel, group); `grad_offset` and
+// `grad_mask` point at that pixel-group's first entry.
+template <typename T, int GC, bool kAtomic>
+DCNV3_INLINE void backward_group(const T* __restrict image_g, T* grad_image_g,
+                                 const T* __restrict go, const PointTable<T>& t, int k0,
+                                 int points, int gc, T s, T* __restrict grad_offset,
+                                 T* __restrict grad_mask) {
+  const int n = GC > 0 ? GC : gc;
+  const T* __restrict inside = t.inside.data();
+  const int32_t *__restrict e0 = t.corner[0].data(), *__restrict e1 = t.corner[1].data(),
+                *__restrict e2 = t.corner[2].data(), *__restrict e3 = t.corner[3].data();
+  const T *__restrict w0 = t.weight[0].data(), *__restrict w1 = t.weight[1].data(),
+          *__restrict w2 = t.weight[2].data(), *__restrict w3 = t.weight[3].data();
+  const T *__restrict v0 = t.valid[0].data(), *__restrict v1 = t.valid[1].data(),
+          *__restrict v2 = t.valid[2].data(), *__restrict v3 = t.valid[3].data();
+  const T* __restrict ly = t.ly.data();
+  const T* __restrict lx = t.lx.data();
+  const T* __restrict mk = t.mask.data();
+  for (int q = 0; q < points; ++q) {
+    const int k = k0 + q;
+    if (inside[k] == T(0)) continue;  // zero gradients (outputs start at zero)
+    const T *r0 = image_g + e0[k], *r1 = image_g + e1[k], *r2 = image_g + e2[k],
+            *r3 = image_g + e3[k];
+    // d_ij = <grad_out, corner_ij>: every gradient of this point is a combination of them.
+    T d0 = T(0), d1 = T(0), d2 = T(0), d3 = T(0);
+    if constexpr (GC > 0) {
+      using V = typename Vec<T, GC>::type;
+      const V g = load<V>(go);
+      d0 = hsum(g * load<V>(r0));
+      d1 = hsum(g * load<V>(r1));
+      d2 = hsum(g * load<V>(r2));
+      d3 = hsum(g * load<V>(r3));
+    } else {
+#pragma omp simd reduction(+ : d0, d1, d2, d3)
+      for (int c = 0; c < n; ++c) {
+        d0 += go[c] * r0[c];
+        d1 += go[c] * r1[c];
+        d2 += go[c] * r2[c];
+        d3 += go[c] * r3[c];
+      }
+    }
+    d0 *= v0[k];
+    d1 *= v1[k];
+    d2 *= v2[k];
+    d3 *= v3[k];
+    Bilinear<T> b;
+    b.ly = ly[k];
+    b.lx = lx[k];
+    b.hy = T(1) - b.ly;
+    b.hx = T(1) - b.lx;
+    const T m = mk[k];
+    grad_mask[q] = w0[k] * d0 + w1[k] * d1 + w2[k] * d2 + w3[k] * d3;
+    grad_offset[2 * q] = b.dw(d0, d1, d2, d3) * m * s;
+    grad_offset[2 * q + 1] = b.dh(d0, d1, d2, d3) * m * s;
+    const T a0 = m * w0[k], a1 = m * w1[k], a2 = m * w2[k], a3 = m * w3[k];
+    T *g0 = grad_image_g + e0[k], *g1 = grad_image_g + e1[k], *g2 = grad_image_g + e2[k],
+      *g3 = grad_image_g + e3[k];
+    if (kAtomic) {
+      for (int c = 0; c < n; ++c) {
+        std::atomic_ref<T>(g0[c]).fetch_add(a0 * go[c], std::memory_order_relaxed);
+        std::atomic_ref<T>(g1[c]).fetch_add(a1 * go[c], std::memory_order_relaxed);
+        std::atomic_ref<T>(g2[c]).fetch_add(a2 * go[c], std::memory_order_relaxed);
+        std::atomic_ref<T>(g3[c]).fetch_add(a3 * go[c], std::memory_order_relaxed);
+      }
+    } else if constexpr (GC > 0) {
+      // Corners may alias each other (clamped): one read-modify-write at a time.
+      using V = typename Vec<T, GC>::type;
+      const V g = load<V>(go);
+      store(g0, load<V>(g0) + a0 * g);
+      store(g1, load<V>(g1) + a1 * g);
+      store(g2, load<V>(g2) + a2 * g);
+      store(g3, load<V>(g3) + a3 * g);
+    } else {
+      // Corners may alias each other (clamped), so no __restrict and one corner at a time.
+#pragma omp simd
+      for (int c = 0; c < n; ++c) g0[c] += a0 * go[c];
+#pragma omp simd
+      for (int c = 0; c < n; ++c) g1[c] += a1 * go[c];
+#pragma omp simd
+      for (int c = 0; c < n; ++c) g2[c] += a2 * go[c];
+#pragma omp simd
+      for (int c = 0; c < n; ++c) g3[c] += a3 * go[c];
+    }
+  }
+}
+
+// One pixel range of the backward. kAtomic: all groups of each pixel (tasks may share
+// grad_input elements); else only group `g_only`, whose grad_input slice this task owns.
+template <typename T, int GC, bool kAtomic>
+DCNV3_INLINE void backward_range(const T* grad_out, const T* input, const T* offset,
+                                 const T* mask, T* grad_input, T* grad_offset, T* grad_mask,
+                                 const Params& p, int64_t begin, int64_t end, int g_only) {
+  const int gc = p.group_channels;
+  const int64_t C = p.channels();
+  const int P = p.num_points;
+  const int groups = kAtomic ? p.group : 1;
+  const int e = groups * P;
+  const int64_t plane = static_cast<int64_t>(p.height_out) * p.width_out;
+  const int64_t image_stride = static_cast<int64_t>(p.height_in) * p.width_in * C;
   const T s = static_cast<T>(p.offset_scale);
-  const int64_t oi = offset_index(p, pixel, g, point);
-  const T loc_w = gp.base_w + offset[oi] * s;
-  const T loc_h = gp.base_h + offset[oi + 1] * s;
-  return bilinear<T>(loc_h, loc_w, p.height_in, p.width_in, p.channels());
+  PointTable<T> table(p, groups);
+  for (int64_t pix0 = begin; pix0 < end; pix0 += table.run) {
+    const int npix = static_cast<int>(std::min<int64_t>(table.run, end - pix0));
+    if (kAtomic) {
+      setup_points<T, true>(p, table, pix0, npix, offset + offset_index(p, pix0, 0, 0),
+                            mask + mask_index(p, pix0, 0, 0));
+    } else {
+      // One group of each pixel: gather its strided offsets/masks into contiguous buffers.
+      for (int l = 0; l < npix; ++l) {
+        std::copy_n(offset + offset_index(p, pix0 + l, g_only, 0), 2 * P, table.off.data() + l * 2 * P);
+        std::copy_n(mask + mask_index(p, pix0 + l, g_only, 0), P, table.msk.data() + l * P);
+      }
+      setup_points<T, true>(p, table, pix0, npix, table.off.data(), table.msk.data());
+    }
+    for (int l = 0; l < npix; ++l) {
+      const int64_t pix = pix0 + l;
+      const int64_t image_base = (pix / plane) * image_stride;
+      for (int gi = 0; gi < groups; ++gi) {
+        const int g = kAtomic ? gi : g_only;
+        const int64_t base = image_base + g * gc;
+        backward_group<T, GC, kAtomic>(input + base, grad_input + base, grad_out + pix * C + g * gc,
+                                       table, l * e + gi * P, P, gc, s,
+                                       grad_offset + offset_index(p, pix, g, 0),
+                                       grad_mask + mask_index(p, pix, g, 0));
+      }
+    }
+  }
+}
+
+// The group width as a compile-time constant for the common widths (0 = runtime width).
+#define DCNV3_GC_SWITCH(gc, CALL) \
+  switch (gc) {                   \
+    case 8: CALL(8); break;       \
+    case 16: CALL(16); break;     \
+    case 32: CALL(32); break;     \
+    case 64: CALL(64); break;     \
+    default: CALL(0); break;      \
+  }
+
+// Entry points compiled once per instruction set (target_clones); the always-inline templates
+// are compiled into each clone. Plain switches, no lambdas: a lambda body would be a separate,
+// baseline-ISA function.
+#define DCNV3_DEFINE_CPU_ENTRY_POINTS(T, SUFFIX)                                                 \
+  DCNV3_CPU_CLONES void forward_chunk_##SUFFIX(const T* input, const T* offset, const T* mask,  \
+                                               T* output, const Params& p, int64_t begin,       \
+                                               int64_t end) {                                   \
+    using scalar_t = T;                                                                         \
+    DCNV3_GC_SWITCH(p.group_channels, DCNV3_FWD_CALL)                                           \
+  }                                                                                             \
+  DCNV3_CPU_CLONES void backward_chunk_##SUFFIX(const T* grad_out, const T* input,              \
+                                                const T* offset, const T* mask, T* grad_input,  \
+                                                T* grad_offset, T* grad_mask, const Params& p,  \
+                                                int64_t begin, int64_t end, int g_only,         \
+                                                bool atomic) {                                  \
+    using scalar_t = T;                                                                         \
+    if (atomic) {                                                                               \
+      DCNV3_GC_SWITCH(p.group_channels, DCNV3_BWD_ATOMIC_CALL)                                  \
+    } else {                                                                                    \
+      DCNV3_GC_SWITCH(p.group_channels, DCNV3_BWD_OWNER_CALL)                                   \
+    }                                                                                           \
+  }
+
+#define DCNV3_FWD_CALL(GC) forward_range<scalar_t, GC>(input, offset, mask, output, p, begin, end)
+#define DCNV3_BWD_ATOMIC_CALL(GC)                                                        \
+  backward_range<scalar_t, GC, true>(grad_out, input, offset, mask, grad_input, grad_offset,  \
+                              grad_mask, p, begin, end, 0)
+#define DCNV3_BWD_OWNER_CALL(GC)                                                         \
+  backward_range<scalar_t, GC, false>(grad_out, input, offset, mask, grad_input, grad_offset, \
+                               grad_mask, p, begin, end, g_only)
+
+DCNV3_DEFINE_CPU_ENTRY_POINTS(float, f32)
+DCNV3_DEFINE_CPU_ENTRY_POINTS(double, f64)
+#undef DCNV3_DEFINE_CPU_ENTRY_POINTS
+
+void forward_chunk(const float* i, const float* o, const float* m, float* out, const Params& p,
+                   int64_t b, int64_t e) {
+  forward_chunk_f32(i, o, m, out, p, b, e);
+}
+void forward_chunk(const double* i, const double* o, const double* m, double* out,
+                   const Params& p, int64_t b, int64_t e) {
+  forward_chunk_f64(i, o, m, out, p, b, e);
+}
+template <typename T>
+void backward_chunk(const T* go, const T* i, const T* o, const T* m, T* gi, T* goff, T* gm,
+                    const Params& p, int64_t b, int64_t e, int g, bool atomic) {
+  if constexpr (std::is_same_v<T, float>)
+    backward_chunk_f32(go, i, o, m, gi, goff, gm, p, b, e, g, atomic);
+  else
+    backward_chunk_f64(go, i, o, m, gi, goff, gm, p, b, e, g, atomic);
 }
 
 template <typename T>
 void forward_impl(const T* input, const T* offset, const T* mask, T* output, const Params& p) {
-  const int gc = p.group_channels;
-  const int64_t C = p.channels();
-  const int64_t plane = static_cast<int64_t>(p.height_out) * p.width_out;
-  const int64_t pixels = p.batch * plane;
-  const int64_t image_stride = static_cast<int64_t>(p.height_in) * p.width_in * C;
-  const int64_t work = std::max<int64_t>(1, static_cast<int64_t>(p.group) * p.num_points * gc * 4);
-  at::parallel_for(0, pixels, std::max<int64_t>(1, kGrainWork / work), [&](int64_t begin, int64_t end) {
-    for (int64_t pix = begin; pix < end; ++pix) {
-      const int64_t n = pix / plane;
-      const int ho = static_cast<int>((pix % plane) / p.width_out);
-      const int wo = static_cast<int>(pix % p.width_out);
-      const T* image = input + n * image_stride;
-      T* out = output + pix * C;
-      std::fill(out, out + C, T(0));
-      for (int g = 0; g < p.group; ++g) {
-        T* acc = out + g * gc;
-        const T* image_g = image + g * gc;
-        for_each_point(p, [&](int i, int j, int point) {
-          const Bilinear<T> b = sample_at<T>(p, offset, pix, ho, wo, g, i, j, point);
-          if (!b.inside) return;
-          const T m = mask[mask_index(p, pix, g, point)];
-          for (int k = 0; k < 4; ++k)
-            if (b.valid[k]) axpy(acc, m * b.w[k], image_g + b.index[k], gc);
-        });
-      }
-    }
-  });
-}
-
-// Gradients of one (pixel, group): writes its grad_offset / grad_mask entries and scatters
-// into grad_input (atomically when tasks may share grad_input elements).
-template <typename T, bool kAtomic>
-inline void backward_pixel_group(const Params& p, const T* grad_out, const T* image_g,
-                                 const T* offset, const T* mask, T* grad_image_g,
-                                 T* grad_offset, T* grad_mask, int64_t pix, int ho, int wo,
-                                 int g) {
-  const int gc = p.group_channels;
-  const T s = static_cast<T>(p.offset_scale);
-  const T* go = grad_out + pix * p.channels() + g * gc;
-  for_each_point(p, [&](int i, int j, int point) {
-    const Bilinear<T> b = sample_at<T>(p, offset, pix, ho, wo, g, i, j, point);
-    if (!b.inside) return;  // zero gradients (outputs start at zero)
-    const int64_t mi = mask_index(p, pix, g, point);
-    const int64_t oi = offset_index(p, pix, g, point);
-    const T m = mask[mi];
-    // d_k = <grad_out, corner_k>: every gradient of this point is a combination of them.
-    T d[4] = {T(0), T(0), T(0), T(0)};
-    for (int k = 0; k < 4; ++k)
-      if (b.valid[k]) d[k] = dot(go, image_g + b.index[k], gc);
-    grad_mask[mi] = b.w[0] * d[0] + b.w[1] * d[1] + b.w[2] * d[2] + b.w[3] * d[3];
-    grad_offset[oi] = dvalue_dw(b, d[0], d[1], d[2], d[3]) * m * s;
-    grad_offset[oi + 1] = dvalue_dh(b, d[0], d[1], d[2], d[3]) * m * s;
-    for (int k = 0; k < 4; ++k) {
-      if (!b.valid[k]) continue;
-      if (kAtomic)
-        atomic_axpy(grad_image_g + b.index[k], m * b.w[k], go, gc);
-      else
-        axpy(grad_image_g + b.index[k], m * b.w[k], go, gc);
-    }
-  });
+  const int64_t pixels = p.batch * p.height_out * p.width_out;
+  const int64_t work = std::max<int64_t>(1, static_cast<int64_t>(p.group) * p.num_points *
+                                                (p.group_channels * 4 + 16));
+  at::parallel_for(0, pixels, std::max<int64_t>(1, kGrainWork / work),
+                   [&](int64_t begin, int64_t end) {
+                     forward_chunk(input, offset, mask, output, p, begin, end);
+                   });
 }
 
 template <typename T>
 void backward_impl(const T* grad_out, const T* input, const T* offset, const T* mask,
                    T* grad_input, T* grad_offset, T* grad_mask, const Params& p,
                    BackwardStrategy strategy) {
-  const int64_t C = p.channels();
   const int64_t plane = static_cast<int64_t>(p.height_out) * p.width_out;
-  const int64_t image_stride = static_cast<int64_t>(p.height_in) * p.width_in * C;
   const int64_t tasks = p.batch * p.group;
   if (strategy == BackwardStrategy::kAuto)
-    strategy = tasks >= 2 * at::get_num_threads() ? BackwardStrategy::kOwner : BackwardStrategy::kAtomic;
-
+    // Atomic adds cost ~7x per element: worth it only when owners would leave most threads idle.
+    strategy = tasks * 4 >= at::get_num_threads() ? BackwardStrategy::kOwner
+                                                  : BackwardStrategy::kAtomic;
   if (strategy == BackwardStrategy::kOwner) {
+    // One task per (image, group): it alone writes that slice of grad_input, so no atomics.
     at::parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) {
       for (int64_t t = begin; t < end; ++t) {
         const int64_t n = t / p.group;
-        const int g = static_cast<int>(t % p.group);
-        const T* image_g = input + n * image_stride + g * p.group_channels;
-        T* grad_image_g = grad_input + n * image_stride + g * p.group_channels;
-        for (int64_t q = 0; q < plane; ++q) {
-          backward_pixel_group<T, false>(p, grad_out, image_g, offset, mask, grad_image_g,
-                                         grad_offset, grad_mask, n * plane + q,
-                                         static_cast<int>(q / p.width_out),
-                                         static_cast<int>(q % p.width_out), g);
-        }
+        backward_chunk(grad_out, input, offset, mask, grad_input, grad_offset, grad_mask, p,
+                       n * plane, (n + 1) * plane, static_cast<int>(t % p.group), false);
       }
     });
     return;
   }
-  const int64_t work = std::max<int64_t>(1, static_cast<int64_t>(p.group) * p.num_points * p.group_channels * 8);
-  at::parallel_for(0, p.batch * plane, std::max<int64_t>(1, kGrainWork / work), [&](int64_t begin, int64_t end) {
-    for (int64_t pix = begin; pix < end; ++pix) {
-      const int64_t n = pix / plane;
-      const int ho = static_cast<int>((pix % plane) / p.width_out);
-      const int wo = static_cast<int>(pix % p.width_out);
-      for (int g = 0; g < p.group; ++g) {
-        const int64_t base = n * image_stride + g * p.group_channels;
-        backward_pixel_group<T, true>(p, grad_out, input + base, offset, mask, grad_input + base,
-                                      grad_offset, grad_mask, pix, ho, wo, g);
-      }
-    }
-  });
+  const int64_t work = std::max<int64_t>(1, static_cast<int64_t>(p.group) * p.num_points *
+                                                (p.group_channels * 8 + 16));
+  at::parallel_for(0, p.batch * plane, std::max<int64_t>(1, kGrainWork / work),
+                   [&](int64_t begin, int64_t end) {
+                     backward_chunk(grad_out, input, offset, mask, grad_input, grad_offset,
+                                    grad_mask, p, begin, end, 0, true);
+                   });
+}
+
+// Corner offsets within one image are int32 (half the table size of int64).
+void check_image_size(const Params& p) {
+  TORCH_CHECK(static_cast<int64_t>(p.height_in) * p.width_in * p.channels() < (int64_t{1} << 31),
+              "dcnv3: one input image has ", static_cast<int64_t>(p.height_in) * p.width_in * p.channels(),
+              " elements; the CPU kernels support up to 2^31 - 1 per image");
 }
 
 }  // namespace
@@ -172,6 +471,7 @@ at::Tensor cpu_forward(const at::Tensor& input, const at::Tensor& offset, const 
   auto in = input.contiguous();
   auto off = offset.contiguous();
   auto msk = mask.contiguous();
+  check_image_size(p);
   auto output = at::empty({p.batch, p.height_out, p.width_out, p.channels()}, in.options());
   if (output.numel() == 0) return output;
   AT_DISPATCH_FLOATING_TYPES(in.scalar_type(), "dcnv3_cpu_forward", [&] {
@@ -188,6 +488,7 @@ std::vector<at::Tensor> cpu_backward(const at::Tensor& grad_output, const at::Te
   auto in = input.contiguous();
   auto off = offset.contiguous();
   auto msk = mask.contiguous();
+  check_image_size(p);
   auto grad_input = at::zeros_like(in);
   auto grad_offset = at::zeros_like(off);
   auto grad_mask = at::zeros_like(msk);

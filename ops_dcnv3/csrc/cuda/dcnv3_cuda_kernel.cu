@@ -66,12 +66,23 @@ __device__ __forceinline__ Bilinear<typename OpMath<T>::type> sample_at(
     const Params& p, const T* offset, int64_t pixel, const Pixel& px, int g, int i, int j,
     int point) {
   using A = typename OpMath<T>::type;
-  const GridPoint<A> gp = grid_point<A>(p, px.ho, px.wo, i, j);
   const A s = static_cast<A>(p.offset_scale);
   const int64_t oi = offset_index(p, pixel, g, point);
-  const A loc_w = gp.base_w + load(offset + oi) * s;
-  const A loc_h = gp.base_h + load(offset + oi + 1) * s;
-  return bilinear<A>(loc_h, loc_w, p.height_in, p.width_in, p.channels());
+  const A h = location<A>(base_location<A>(centre_h(p, px.ho), grid_dh<A>(p, j)),
+                          load(offset + oi + 1), s);
+  const A w = location<A>(base_location<A>(centre_w(p, px.wo), grid_dw<A>(p, i)),
+                          load(offset + oi), s);
+  return bilinear<A>(h, w, p.height_in, p.width_in);
+}
+
+// Element offsets (channels-last, channel 0) of the four clamped corners within one image.
+template <typename A>
+__device__ __forceinline__ void corner_offsets(const Bilinear<A>& b, int width, int64_t C,
+                                               int64_t e[4]) {
+  e[0] = (static_cast<int64_t>(b.cy0) * width + b.cx0) * C;
+  e[1] = (static_cast<int64_t>(b.cy0) * width + b.cx1) * C;
+  e[2] = (static_cast<int64_t>(b.cy1) * width + b.cx0) * C;
+  e[3] = (static_cast<int64_t>(b.cy1) * width + b.cx1) * C;
 }
 
 // One thread per output element (pixel, channel): consecutive threads read consecutive
@@ -98,10 +109,12 @@ __global__ void forward_kernel(const T* __restrict__ input, const T* __restrict_
         const Bilinear<A> b = sample_at<T>(p, offset, pixel, px, g, i, j, point);
         const A m = load(mask + mask_index(p, pixel, g, point));
         ++point;
-        if (!b.inside) continue;
-        A v = A(0);
-        for (int k = 0; k < 4; ++k)
-          if (b.valid[k]) v += b.w[k] * load(image + b.index[k]);
+        if (b.inside == A(0)) continue;
+        int64_t e[4];
+        corner_offsets(b, p.width_in, C, e);
+        // Invalid corners have weight 0 and a clamped (in-image) position: safe to read.
+        const A v = b.w00() * load(image + e[0]) + b.w01() * load(image + e[1]) +
+                    b.w10() * load(image + e[2]) + b.w11() * load(image + e[3]);
         acc += m * v;
       }
     }
@@ -138,25 +151,32 @@ __global__ void backward_kernel(const T* __restrict__ grad_output, const T* __re
         const int64_t mi = mask_index(p, pixel, g, point);
         const int64_t oi = offset_index(p, pixel, g, point);
         ++point;
-        if (!b.inside) {
+        if (b.inside == A(0)) {
           grad_mask[mi] = store<T>(A(0));
           grad_offset[oi] = store<T>(A(0));
           grad_offset[oi + 1] = store<T>(A(0));
           continue;
         }
         const A m = load(mask + mi);
+        int64_t e[4];
+        corner_offsets(b, p.width_in, C, e);
+        const A a[4] = {m * b.w00(), m * b.w01(), m * b.w10(), m * b.w11()};
         A d[4] = {A(0), A(0), A(0), A(0)};
         for (int c = 0; c < gc; ++c) {
           const A goc = load(go + c);
           for (int k = 0; k < 4; ++k) {
-            if (!b.valid[k]) continue;
-            d[k] += goc * load(image_g + b.index[k] + c);
-            atomicAdd(grad_image_g + b.index[k] + c, static_cast<Acc>(m * b.w[k] * goc));
+            d[k] += goc * load(image_g + e[k] + c);
+            // a[k] == 0 for invalid corners, whose clamped position another corner shares.
+            if (a[k] != A(0)) atomicAdd(grad_image_g + e[k] + c, static_cast<Acc>(a[k] * goc));
           }
         }
-        grad_mask[mi] = store<T>(b.w[0] * d[0] + b.w[1] * d[1] + b.w[2] * d[2] + b.w[3] * d[3]);
-        grad_offset[oi] = store<T>(dvalue_dw(b, d[0], d[1], d[2], d[3]) * m * s);
-        grad_offset[oi + 1] = store<T>(dvalue_dh(b, d[0], d[1], d[2], d[3]) * m * s);
+        d[0] *= b.v00;
+        d[1] *= b.v01;
+        d[2] *= b.v10;
+        d[3] *= b.v11;
+        grad_mask[mi] = store<T>(b.w00() * d[0] + b.w01() * d[1] + b.w10() * d[2] + b.w11() * d[3]);
+        grad_offset[oi] = store<T>(b.dw(d[0], d[1], d[2], d[3]) * m * s);
+        grad_offset[oi + 1] = store<T>(b.dh(d[0], d[1], d[2], d[3]) * m * s);
       }
     }
   }
