@@ -10,4 +10,6 @@ from .version import __version__, check_dependencies
 check_dependencies()
 compat.apply()
 
-__all__ = ['__version__', 'compat']
+from . import models  # noqa: E402  (registers the modules; after the compat fixes)
+
+__all__ = ['__version__', 'compat', 'models']

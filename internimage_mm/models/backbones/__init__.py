@@ -1,0 +1,3 @@
+from .intern_image import ARCH_SETTINGS, InternImage
+
+__all__ = ['ARCH_SETTINGS', 'InternImage']

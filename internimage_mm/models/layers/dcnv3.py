@@ -1,0 +1,151 @@
+"""The DCNv3 module: the learnable projections around the deformable sampling operator."""
+from __future__ import annotations
+
+import warnings
+
+import torch
+import torch.nn.functional as F
+from mmengine.registry import MODELS
+from torch import Tensor, nn
+
+import ops_dcnv3
+
+from .norm import build_act_layer, build_layout_norm
+
+#: ``core_op`` name -> sampling core (both take the same arguments; see :mod:`ops_dcnv3`).
+CORE_OPS = {
+    'DCNv3': ops_dcnv3.dcnv3,  # compiled CPU/CUDA kernels (reference fallback when unbuilt)
+    'DCNv3_pytorch': ops_dcnv3.dcnv3_pytorch,  # pure PyTorch
+}
+
+
+@MODELS.register_module()
+class DCNv3(nn.Module):
+    r"""Deformable convolution v3 (InternImage, CVPR 2023, eq. 5).
+
+    .. math::
+        y(p_0) = \sum_{g=1}^{G} \sum_{k=1}^{K} w_g\, m_{gk}\, x_g(p_0 + p_k + \Delta p_{gk})
+
+    The channels are split into ``G`` groups that share one projection ``w_g`` (here
+    ``input_proj`` before and ``output_proj`` after the sampling, as in the paper's separable
+    form); each group has its own offsets :math:`\Delta p_{gk}` and modulation scalars
+    :math:`m_{gk}`, predicted from a depthwise-convolved copy of the input. The modulation
+    scalars are softmax-normalised over the ``K`` points of each group (paper §3.2), which keeps
+    training stable. ``offset_scale`` scales both the regular grid :math:`p_k` and the offsets.
+
+    Optional (InternImage-H): ``center_feature_scale`` blends the sampled features with the
+    projected input by a learned per-group gate,
+    ``out = out * (1 - s) + input_proj(x) * s`` with ``s = sigmoid(W f + b)`` computed from the
+    depthwise features ``f`` and expanded to each group's channels. ``remove_center`` drops the
+    kernel's centre point (``K = k*k - 1``).
+
+    Args:
+        channels: C, the input and output channels.
+        kernel_size: k, the sampling kernel (k*k points per group).
+        dw_kernel_size: kernel of the depthwise conv feeding offsets and masks
+            (default ``kernel_size``).
+        pad: padding of the sampling grid; default ``dilation * (k - 1) // 2`` keeps the size.
+        dilation: dilation of the sampling grid.
+        group: G; ``channels`` must be divisible by it.
+        offset_scale: scale of the grid and of the predicted offsets.
+        act_layer / norm_layer: activation and norm after the depthwise conv.
+        center_feature_scale: enable the centre feature gate (adds
+            ``center_feature_scale_proj_weight`` [G, C] and ``_bias`` [G]).
+        remove_center: drop the centre sampling point (odd ``kernel_size`` only).
+        core_op: ``'DCNv3'`` (compiled kernels) or ``'DCNv3_pytorch'`` (pure PyTorch).
+
+    Shape: input and output are channels-last, ``[N, H, W, C]``.
+    """
+
+    def __init__(self,
+                 channels: int = 64,
+                 kernel_size: int = 3,
+                 dw_kernel_size: int | None = None,
+                 pad: int | None = None,
+                 dilation: int = 1,
+                 group: int = 4,
+                 offset_scale: float = 1.0,
+                 act_layer: str = 'GELU',
+                 norm_layer: str = 'LN',
+                 center_feature_scale: bool = False,
+                 remove_center: bool = False,
+                 core_op: str = 'DCNv3') -> None:
+        super().__init__()
+        if group < 1 or channels % group != 0:
+            raise ValueError(f'DCNv3: channels ({channels}) must be divisible by group ({group})')
+        if core_op not in CORE_OPS:
+            raise ValueError(f'DCNv3: core_op must be one of {sorted(CORE_OPS)}, got {core_op!r}')
+        if remove_center and kernel_size % 2 == 0:
+            raise ValueError(f'DCNv3: remove_center needs an odd kernel_size, got {kernel_size}')
+        group_channels = channels // group
+        if group_channels & (group_channels - 1) != 0:
+            # Same advice as the official module: the CUDA kernels are tuned for powers of 2.
+            warnings.warn(f'DCNv3: channels per group ({group_channels}) is not a power of 2; '
+                          'the CUDA kernels are less efficient.', stacklevel=2)
+        dw_kernel_size = kernel_size if dw_kernel_size is None else dw_kernel_size
+        self.channels = channels
+        self.kernel_size = kernel_size
+        self.dw_kernel_size = dw_kernel_size
+        self.dilation = dilation
+        self.pad = dilation * (kernel_size - 1) // 2 if pad is None else pad
+        self.group = group
+        self.group_channels = group_channels
+        self.offset_scale = offset_scale
+        self.center_feature_scale = center_feature_scale
+        self.remove_center = bool(remove_center)
+        self.core_op = core_op
+        self._core = CORE_OPS[core_op]
+        num_points = kernel_size * kernel_size - int(self.remove_center)
+
+        # Registration order follows the official module, so state-dict keys come out in the
+        # same order: dw_conv.0 (conv), dw_conv.1.1 (LN after a permute), dw_conv.2 (act).
+        self.dw_conv = nn.Sequential(
+            nn.Conv2d(channels, channels, dw_kernel_size, stride=1,
+                      padding=(dw_kernel_size - 1) // 2, groups=channels),
+            build_layout_norm(channels, norm_layer, 'channels_first', 'channels_last'),
+            build_act_layer(act_layer))
+        self.offset = nn.Linear(channels, group * num_points * 2)
+        self.mask = nn.Linear(channels, group * num_points)
+        self.input_proj = nn.Linear(channels, channels)
+        self.output_proj = nn.Linear(channels, channels)
+        if center_feature_scale:
+            self.center_feature_scale_proj_weight = nn.Parameter(torch.zeros(group, channels))
+            self.center_feature_scale_proj_bias = nn.Parameter(torch.zeros(group))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Official init: zero offsets and uniform masks at start (the op then samples the
+        regular grid with equal weights), Xavier-uniform projections with zero bias."""
+        for layer in (self.offset, self.mask):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+        for layer in (self.input_proj, self.output_proj):
+            nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``x``: [N, H, W, C] -> [N, H, W, C]."""
+        n, h, w, _ = x.shape
+        x_proj = self.input_proj(x)
+        # Offsets, masks and the centre gate come from the depthwise features of the *input*
+        # (not of the projection), as in the official module.
+        feat = self.dw_conv(x.permute(0, 3, 1, 2))
+        offset = self.offset(feat)
+        mask = self.mask(feat).reshape(n, h, w, self.group, -1)
+        # Softmax over the K points of each group; under autocast it runs in float32.
+        mask = F.softmax(mask, dim=-1).reshape(n, h, w, -1).to(x_proj.dtype)
+        out = self._core(x_proj, offset, mask, self.kernel_size, self.kernel_size, 1, 1,
+                         self.pad, self.pad, self.dilation, self.dilation, self.group,
+                         self.group_channels, self.offset_scale, self.remove_center)
+        if self.center_feature_scale:
+            scale = torch.sigmoid(F.linear(feat, self.center_feature_scale_proj_weight,
+                                           self.center_feature_scale_proj_bias))
+            scale = scale.repeat_interleave(self.group_channels, dim=-1)  # [N, H, W, C]
+            out = out * (1 - scale) + x_proj * scale
+        return self.output_proj(out)
+
+    def extra_repr(self) -> str:
+        return (f'channels={self.channels}, kernel_size={self.kernel_size}, '
+                f'group={self.group}, offset_scale={self.offset_scale}, '
+                f'center_feature_scale={self.center_feature_scale}, '
+                f'remove_center={self.remove_center}, core_op={self.core_op!r}')

@@ -1,0 +1,87 @@
+"""The DCNv3 module: official layout and init, both cores agree, the centre-feature-scale rule."""
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.registry import MODELS
+
+from internimage_mm.models.layers import DCNv3
+from ops_dcnv3 import dcnv3_pytorch
+
+from .._helpers import perturb_
+
+
+def test_state_dict_layout_matches_official():
+    m = DCNv3(channels=32, group=4, dw_kernel_size=5, center_feature_scale=True)
+    shapes = {k: tuple(v.shape) for k, v in m.state_dict().items()}
+    assert shapes == {
+        'center_feature_scale_proj_weight': (4, 32), 'center_feature_scale_proj_bias': (4, ),
+        'dw_conv.0.weight': (32, 1, 5, 5), 'dw_conv.0.bias': (32, ),
+        'dw_conv.1.1.weight': (32, ), 'dw_conv.1.1.bias': (32, ),
+        'offset.weight': (72, 32), 'offset.bias': (72, ), 'mask.weight': (36, 32),
+        'mask.bias': (36, ), 'input_proj.weight': (32, 32), 'input_proj.bias': (32, ),
+        'output_proj.weight': (32, 32), 'output_proj.bias': (32, )}
+    assert list(shapes)[2:4] == ['dw_conv.0.weight', 'dw_conv.0.bias']
+
+
+def test_remove_center_drops_one_point_per_group():
+    m = DCNv3(channels=16, group=2, remove_center=True)
+    assert m.offset.out_features == 2 * 8 * 2 and m.mask.out_features == 2 * 8
+
+
+def test_official_init():
+    m = DCNv3(channels=16, group=2)
+    for t in (m.offset.weight, m.offset.bias, m.mask.weight, m.mask.bias, m.input_proj.bias,
+              m.output_proj.bias):
+        assert torch.count_nonzero(t) == 0
+    assert m.input_proj.weight.abs().max() <= (6 / 32)**0.5  # Xavier-uniform bound
+
+
+@pytest.mark.parametrize('options', [dict(), dict(center_feature_scale=True),
+                                     dict(remove_center=True, dw_kernel_size=5)])
+def test_compiled_and_pytorch_cores_agree(options):
+    torch.manual_seed(0)
+    a = DCNv3(channels=16, group=2, offset_scale=2.0, core_op='DCNv3', **options)
+    perturb_(a, scale=0.3)
+    b = DCNv3(channels=16, group=2, offset_scale=2.0, core_op='DCNv3_pytorch', **options)
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(2, 7, 9, 16, requires_grad=True)
+    ya, yb = a(x), b(x)
+    assert ya.shape == (2, 7, 9, 16)
+    torch.testing.assert_close(ya, yb, rtol=1e-5, atol=1e-5)
+    ga, = torch.autograd.grad(ya.square().sum(), x)
+    gb, = torch.autograd.grad(yb.square().sum(), x)
+    torch.testing.assert_close(ga, gb, rtol=1e-4, atol=1e-4)
+
+
+def test_forward_follows_the_official_rule():
+    """Projections around the sampling core, per-group softmax masks, and the centre gate
+    sigmoid(W f + b) computed from the depthwise features f."""
+    torch.manual_seed(0)
+    m = DCNv3(channels=8, group=2, center_feature_scale=True, core_op='DCNv3_pytorch')
+    perturb_(m, scale=0.5)
+    x = torch.randn(1, 5, 6, 8)
+    x_proj = m.input_proj(x)
+    feat = m.dw_conv(x.permute(0, 3, 1, 2))
+    mask = F.softmax(m.mask(feat).reshape(1, 5, 6, 2, 9), -1).reshape(1, 5, 6, 18)
+    core = dcnv3_pytorch(x_proj, m.offset(feat), mask, 3, 3, 1, 1, 1, 1, 1, 1, 2, 4, 1.0)
+    gate = torch.sigmoid(feat @ m.center_feature_scale_proj_weight.T +
+                         m.center_feature_scale_proj_bias)
+    gate = gate[..., :, None].expand(1, 5, 6, 2, 4).reshape(1, 5, 6, 8)
+    expected = m.output_proj(core * (1 - gate) + x_proj * gate)
+    torch.testing.assert_close(m(x), expected)
+
+
+def test_registered_in_root_registry():
+    m = MODELS.build(dict(type='DCNv3', channels=8, group=2))
+    assert isinstance(m, DCNv3)
+
+
+@pytest.mark.parametrize('kwargs, words', [
+    (dict(channels=10, group=4), ('channels (10)', 'group (4)')),
+    (dict(core_op='DCNv4'), ('core_op', 'DCNv4')),
+    (dict(kernel_size=4, remove_center=True), ('remove_center', 'kernel_size')),
+])
+def test_bad_arguments_raise_naming_them(kwargs, words):
+    with pytest.raises(ValueError) as err:
+        DCNv3(**kwargs)
+    assert all(w in str(err.value) for w in words)
