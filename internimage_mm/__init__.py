@@ -11,5 +11,6 @@ check_dependencies()
 compat.apply()
 
 from . import models  # noqa: E402  (registers the modules; after the compat fixes)
+from . import engine  # noqa: E402  (registers the optimizer wrapper constructor)
 
-__all__ = ['__version__', 'compat', 'models']
+__all__ = ['__version__', 'compat', 'engine', 'models']

@@ -1,0 +1,109 @@
+"""Config preparation shared by ``tools/train.py`` and ``tools/test.py`` (all three tasks).
+
+The tools stay thin: they parse arguments and call these functions, which edit an mmengine
+``Config`` in the way mmdet's, mmseg's and mmpretrain's own tools do, then build the Runner.
+"""
+from __future__ import annotations
+
+import os.path as osp
+
+import torch
+from mmengine.config import Config
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+from .. import compat
+
+_VIS_HOOKS = ('DetVisualizationHook', 'SegVisualizationHook', 'VisualizationHook')
+
+
+def work_dir_for(cfg: Config, config_path: str, work_dir: str | None) -> str:
+    """``--work-dir``, else the config's ``work_dir``, else ``./work_dirs/<config name>``."""
+    if work_dir is not None:
+        return work_dir
+    if cfg.get('work_dir') is not None:
+        return cfg.work_dir
+    return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+
+
+def enable_amp(cfg: Config, dtype: str | None = None) -> None:
+    """Switch the config's optimizer wrapper to mixed precision (mmengine AmpOptimWrapper)."""
+    if not torch.cuda.is_available():
+        raise SystemExit('--amp needs a CUDA GPU: mmengine\'s AmpOptimWrapper (loss scaling, '
+                         'autocast) runs on cuda/npu/mlu/musa only')
+    wrapper = cfg.optim_wrapper
+    if wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
+        return
+    if wrapper.get('type', 'OptimWrapper') != 'OptimWrapper':
+        raise SystemExit(f"--amp: the config's optim_wrapper type is {wrapper.type!r}; "
+                         'only OptimWrapper can be switched to AmpOptimWrapper')
+    wrapper.type = 'AmpOptimWrapper'
+    wrapper.loss_scale = 'dynamic'
+    if dtype is not None:
+        wrapper.dtype = dtype
+
+
+def prepare_train_cfg(cfg: Config, *, launcher: str = 'none', work_dir: str,
+                      resume: str | None = None) -> Config:
+    """Launcher, work dir and resume (``'auto'``: latest checkpoint in the work dir)."""
+    cfg.launcher = launcher
+    cfg.work_dir = work_dir
+    if resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif resume is not None:
+        if not osp.isfile(resume):
+            raise SystemExit(f'--resume: checkpoint {resume} does not exist')
+        cfg.resume, cfg.load_from = True, resume
+    return cfg
+
+
+def prepare_test_cfg(cfg: Config, checkpoint: str, *, launcher: str = 'none', work_dir: str,
+                     out: str | None = None, show_dir: str | None = None,
+                     tta: bool = False) -> Config:
+    """Checkpoint, result dumping (``out``), prediction drawing (``show_dir``) and TTA."""
+    if not osp.isfile(checkpoint):
+        raise SystemExit(f'checkpoint {checkpoint} does not exist')
+    cfg.launcher = launcher
+    cfg.work_dir = work_dir
+    cfg.load_from = checkpoint
+    if out is not None:
+        if not out.endswith(('.pkl', '.pickle')):
+            raise SystemExit(f'--out must be a .pkl/.pickle file, got {out}')
+        dump = dict(type='DumpResults', out_file_path=out)
+        evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [
+            cfg.test_evaluator]
+        cfg.test_evaluator = [*evaluators, dump]
+    if show_dir is not None:
+        _enable_visualization(cfg, osp.abspath(show_dir))
+    if tta:
+        missing = [k for k in ('tta_model', 'tta_pipeline') if k not in cfg]
+        if missing:
+            raise SystemExit(f'--tta: this config defines no {" / ".join(missing)}')
+        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+        cfg.tta_model.module = cfg.model
+        cfg.model = cfg.tta_model
+    return cfg
+
+
+def _enable_visualization(cfg: Config, show_dir: str) -> None:
+    hook = cfg.get('default_hooks', {}).get('visualization')
+    if hook is None or hook.get('type') not in _VIS_HOOKS:
+        raise SystemExit('--show-dir: the config has no default_hooks.visualization of type '
+                         f'{" / ".join(_VIS_HOOKS)}')
+    # Every test image is drawn (the hooks' default intervals skip most of them).
+    if hook.type == 'DetVisualizationHook':  # mmdet: drawn files under test_out_dir
+        hook.update(draw=True, interval=1, test_out_dir=show_dir)
+    elif hook.type == 'SegVisualizationHook':  # mmseg: the visualizer's backend saves them
+        hook.update(draw=True, interval=1)
+        cfg.visualizer.save_dir = show_dir
+    else:  # mmpretrain
+        hook.update(enable=True, interval=1, out_dir=show_dir)
+
+
+def build_runner(cfg: Config) -> Runner:
+    """The Runner (or the config's ``runner_type``), CPU distributed runs made to work."""
+    if cfg.get('launcher', 'none') != 'none':
+        compat.prepare_cpu_distributed(cfg)
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
