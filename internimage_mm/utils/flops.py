@@ -1,0 +1,191 @@
+"""Parameter and FLOPs counting with the official InternImage convention.
+
+The official ``get_flops.py`` scripts count a model with a module-hook counter (one multiply-add
+= one FLOP) and then *add* the cost of the DCNv3 sampling core analytically, because the
+compiled operator is invisible to the counter: for each stage ``i``
+
+    depth_i * 5 * n_i * K * C_i,   n_i = (H / (4 * 2**i)) * (W / (4 * 2**i))  (float division)
+
+with ``K`` sampling points (3x3 = 9) and ``C_i`` the stage width (bilinear sampling and
+modulation of the K points). The linear/conv layers inside DCNv3 are counted by the counter.
+
+Here the counter is mmengine's :class:`~mmengine.analysis.FlopAnalyzer` (jit tracing, one
+multiply-add = one FLOP). When the compiled operator is built it appears in the trace as the
+unsupported op ``ops_dcnv3::dcnv3_forward`` and counts 0; when the pure-PyTorch path runs
+instead, its ``grid_sampler`` FLOPs inside DCNv3 modules are taken out again, so the core is
+counted exactly once, analytically, either way.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from mmengine.analysis import FlopAnalyzer, parameter_count
+from torch import Tensor, nn
+
+from ..models.backbones.intern_image import InternImage
+from ..models.layers.dcnv3 import DCNv3
+
+__all__ = [
+    'ModelComplexity', 'count_model', 'dcnv3_flops', 'format_flops', 'format_params', 'pad_hw'
+]
+
+
+def pad_hw(hw: Sequence[int], divisor: int = 32) -> tuple[int, int]:
+    """``(H, W)`` rounded up to multiples of ``divisor`` (the official ``--size-divisor``)."""
+    h, w = (int(v) for v in hw)
+    if divisor and divisor > 0:
+        h, w = math.ceil(h / divisor) * divisor, math.ceil(w / divisor) * divisor
+    return h, w
+
+
+def _internimages(backbone: nn.Module) -> list[InternImage]:
+    """Every InternImage in ``backbone`` (itself, or the copies of a composite backbone)."""
+    return [m for m in backbone.modules() if isinstance(m, InternImage)]
+
+
+def dcnv3_flops(backbone: nn.Module, input_hw: Sequence[int]) -> float:
+    """The official analytic FLOPs of the DCNv3 sampling cores for an ``H x W`` input.
+
+    Sum over the stages ``i`` of ``depth_i * 5 * n_i * K * C_i`` with
+    ``n_i = (H / (4 * 2**i)) * (W / (4 * 2**i))`` (float division, no rounding), ``K`` the
+    kernel points of the stage's DCNv3 (``kernel_size**2``, minus one with
+    ``remove_center``) and ``C_i`` its channels. ``backbone`` may be an
+    :class:`~internimage_mm.models.InternImage`, a model holding one, or a composite backbone
+    holding several (each is counted). Returns 0.0 when there is no InternImage.
+
+    Example: InternImage-T at 800 x 1280 gives 2.03e9, at 512 x 2048 2.08e9.
+    """
+    h, w = (float(v) for v in input_hw)
+    total = 0.0
+    for net in _internimages(backbone):
+        for i, level in enumerate(net.levels):
+            stride = 4 * 2**i
+            n = (h / stride) * (w / stride)
+            for block in level.blocks:
+                dcn: DCNv3 = block.dcn
+                k = dcn.kernel_size * dcn.kernel_size - int(dcn.remove_center)
+                total += 5 * n * k * dcn.channels
+    return total
+
+
+@dataclass
+class ModelComplexity:
+    """Result of :func:`count_model`.
+
+    ``flops`` = ``counted_flops`` (mmengine's counter, DCNv3 cores excluded) +
+    ``dcnv3_flops`` (the official analytic term). ``input_shape`` is ``(C, H, W)`` after
+    padding. ``unsupported_ops`` lists what the counter saw but does not count (elementwise ops,
+    activations, the DCNv3 core, ...).
+    """
+    params: int
+    flops: float
+    counted_flops: float
+    dcnv3_flops: float
+    input_shape: tuple[int, int, int]
+    unsupported_ops: dict[str, int] = field(default_factory=dict)
+
+
+class _TensorForward(nn.Module):
+    """Wraps a model so that the counter calls its tensor forward with one argument."""
+
+    def __init__(self, model: nn.Module, data_samples: Any = None) -> None:
+        super().__init__()
+        self.model = model
+        self.data_samples = data_samples
+        # mmengine BaseModel (mmpretrain/mmdet/mmseg): forward(inputs, data_samples, mode)
+        self.mm_model = hasattr(model, 'data_preprocessor')
+
+    def forward(self, inputs: Tensor) -> Any:
+        if self.mm_model:
+            return self.model(inputs, self.data_samples, mode='tensor')
+        return self.model(inputs)
+
+
+def _dummy_data_samples(model: nn.Module, hw: tuple[int, int], batch: int) -> Any:
+    """Data samples with the image meta information that mmdet's tensor forward needs."""
+    if not type(model).__module__.startswith('mmdet.'):
+        return None
+    from mmdet.structures import DetDataSample
+    meta = dict(img_shape=hw, ori_shape=hw, pad_shape=hw, batch_input_shape=hw,
+                scale_factor=(1.0, 1.0))
+    return [DetDataSample(metainfo=meta) for _ in range(batch)]
+
+
+def count_model(model: nn.Module,
+                input_shape: Sequence[int],
+                size_divisor: int = 32,
+                data_samples: Any = None,
+                backbone: nn.Module | None = None) -> ModelComplexity:
+    """Count the parameters and FLOPs of ``model`` on one input, the official way.
+
+    Args:
+        model: a module, or an mmpretrain classifier / mmdet detector / mmseg segmentor (its
+            tensor forward ``model(inputs, data_samples, mode='tensor')`` is counted, i.e. no
+            post-processing, no loss). It is put in eval mode.
+        input_shape: ``(H, W)`` or ``(C, H, W)`` (C defaults to 3); H and W are padded up to
+            multiples of ``size_divisor`` (0 disables the padding).
+        data_samples: passed to the tensor forward; default ``None``, or for mmdet detectors
+            one ``DetDataSample`` with the image meta information.
+        backbone: where to look for InternImage for the analytic DCNv3 term (default
+            ``model.backbone`` when present, else ``model``).
+
+    Returns:
+        A :class:`ModelComplexity`; ``flops`` includes the analytic DCNv3 term.
+    """
+    shape = tuple(int(v) for v in input_shape)
+    if len(shape) == 2:
+        shape = (3, ) + shape
+    if len(shape) != 3:
+        raise ValueError(f'input_shape must be (H, W) or (C, H, W), got {tuple(input_shape)}')
+    hw = pad_hw(shape[1:], size_divisor)
+    shape = (shape[0], *hw)
+
+    model.eval()
+    try:
+        param = next(model.parameters())
+        device, dtype = param.device, (param.dtype if param.is_floating_point() else None)
+    except StopIteration:
+        device, dtype = torch.device('cpu'), None
+    inputs = torch.randn((1, *shape), device=device, dtype=dtype or torch.float32)
+    if data_samples is None:
+        data_samples = _dummy_data_samples(model, hw, 1)
+    wrapper = _TensorForward(model, data_samples)
+
+    with torch.no_grad():
+        analyzer = FlopAnalyzer(wrapper, (inputs, ))
+        analyzer.unsupported_ops_warnings(False)
+        analyzer.uncalled_modules_warnings(False)
+        analyzer.tracer_warnings('none')
+        counted = float(analyzer.total())
+        # The pure-PyTorch DCNv3 path samples with grid_sample, which the counter would count:
+        # take it out so that the core is counted once, analytically, like the compiled op.
+        per_module = analyzer.by_module_and_operator()
+        for name, module in wrapper.named_modules():
+            if isinstance(module, DCNv3):
+                counted -= float(per_module.get(name, {}).get('grid_sampler', 0))
+        unsupported = dict(analyzer.unsupported_ops())
+
+    if backbone is None:
+        backbone = getattr(model, 'backbone', model)
+    extra = dcnv3_flops(backbone, hw)
+    return ModelComplexity(params=int(parameter_count(model)['']), flops=counted + extra,
+                           counted_flops=counted, dcnv3_flops=extra, input_shape=shape,
+                           unsupported_ops=unsupported)
+
+
+def format_params(num: int) -> str:
+    """``29918424`` -> ``'29.92M'``, ``1089636760`` -> ``'1.09B'``."""
+    if num >= 1e9:
+        return f'{num / 1e9:.2f}B'
+    if num >= 1e6:
+        return f'{num / 1e6:.2f}M'
+    return f'{num / 1e3:.2f}K'
+
+
+def format_flops(flops: float) -> str:
+    """FLOPs in giga, two decimals: ``4924000000.0`` -> ``'4.92G'``."""
+    return f'{flops / 1e9:.2f}G'

@@ -1,0 +1,153 @@
+"""tools/analysis_tools/get_flops.py and internimage_mm.utils.flops: the official FLOPs
+convention (counter + analytic DCNv3 term) and the classification configs."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+import internimage_mm  # noqa: F401  (registers the modules)
+from internimage_mm.models import InternImage
+from internimage_mm.utils.flops import count_model, dcnv3_flops, pad_hw
+
+REPO = Path(__file__).resolve().parents[2]
+CLS_CONFIGS = REPO / 'configs' / 'classification'
+# The classification rows of paper_tables.md: config -> (variant, paper GFLOPs).
+CLS_ROWS = {
+    'internimage-t_in1k-224': ('t', 5),
+    'internimage-s_in1k-224': ('s', 8),
+    'internimage-b_in1k-224': ('b', 16),
+    'internimage-l_in22k-pre_in1k-384': ('l', 108),
+    'internimage-xl_in22k-pre_in1k-384': ('xl', 163),
+    'internimage-h_in22k-pre_in1k-640': ('h', 1478),
+}
+
+
+def _load_tool():
+    spec = importlib.util.spec_from_file_location(
+        'get_flops', REPO / 'tools' / 'analysis_tools' / 'get_flops.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def variants(shared_dir):
+    return json.loads((shared_dir / 'spec' / 'variants.json').read_text())
+
+
+def _close_to_paper(gflops: float, paper: int) -> bool:
+    """Within 3% of the paper, or equal to it after the paper's rounding to whole GFLOPs.
+
+    The paper rounds the small models to integers: InternImage-S counts 8.36G (the linear and
+    conv layers alone give 8.2G), printed as "8G" (4.5% off)."""
+    return abs(gflops - paper) <= 0.03 * paper or round(gflops) == paper
+
+
+def test_dcnv3_flops_official_examples():
+    """official_configs.md §3.4: T adds 2.03 GFLOPs at 800x1280 and 2.08 at 512x2048."""
+    with torch.device('meta'):
+        backbone = InternImage(arch='t')
+    assert round(dcnv3_flops(backbone, (800, 1280)) / 1e9, 2) == 2.03
+    assert round(dcnv3_flops(backbone, (512, 2048)) / 1e9, 2) == 2.08
+    # The formula itself: sum_i depth_i * 5 * n_i * 9 * C_i, float division.
+    h, w = 800, 1280
+    expect = sum(d * 5 * (h / (4 * 2**i)) * (w / (4 * 2**i)) * 9 * 64 * 2**i
+                 for i, d in enumerate((4, 4, 18, 4)))
+    assert dcnv3_flops(backbone, (h, w)) == pytest.approx(expect, rel=1e-12)
+    # Float division: a size not divisible by 32 is not rounded.
+    assert dcnv3_flops(backbone, (225, 225)) == pytest.approx(
+        dcnv3_flops(backbone, (224, 224)) * (225 / 224)**2, rel=1e-12)
+
+
+def test_dcnv3_flops_kernel_points_and_composites():
+    """K follows the real kernel (remove_center -> 8 points); every InternImage inside a
+    module is counted; no InternImage -> 0."""
+    with torch.device('meta'):
+        full = InternImage(arch='t')
+        no_center = InternImage(arch='t', remove_center=True)
+    hw = (224, 224)
+    assert dcnv3_flops(no_center, hw) == pytest.approx(dcnv3_flops(full, hw) * 8 / 9)
+    holder = torch.nn.ModuleList([full, no_center])
+    assert dcnv3_flops(holder, hw) == pytest.approx(
+        dcnv3_flops(full, hw) + dcnv3_flops(no_center, hw))
+    assert dcnv3_flops(torch.nn.Conv2d(3, 3, 1), hw) == 0.0
+
+
+def test_pad_hw():
+    assert pad_hw((800, 1333)) == (800, 1344)
+    assert pad_hw((224, 224)) == (224, 224)
+    assert pad_hw((225, 100), 0) == (225, 100)
+
+
+def test_count_model_counts_dcnv3_once():
+    """The pure-PyTorch core (grid_sample) and the compiled op count the same: the core is
+    left to the analytic term either way."""
+    arch = dict(channels=16, depths=(1, 1, 2, 1), groups=(1, 2, 4, 8))
+    torch.manual_seed(0)
+    compiled = InternImage(arch=arch, core_op='DCNv3')
+    pure = InternImage(arch=arch, core_op='DCNv3_pytorch')
+    a = count_model(compiled, (64, 64))
+    b = count_model(pure, (64, 64))
+    assert a.counted_flops == b.counted_flops > 0
+    assert a.dcnv3_flops == b.dcnv3_flops == dcnv3_flops(compiled, (64, 64))
+    assert a.flops == a.counted_flops + a.dcnv3_flops
+    assert a.params == sum(p.numel() for p in compiled.parameters())
+    assert a.input_shape == (3, 64, 64)
+    # Padding to a multiple of 32 as the official script.
+    assert count_model(compiled, (3, 50, 60)).input_shape == (3, 64, 64)
+
+
+@pytest.mark.parametrize('name', ['internimage-t_in1k-224', 'internimage-s_in1k-224'])
+def test_get_flops_classification(name, variants, capsys):
+    """The printed row: params exactly those of the official model, FLOPs as in the paper."""
+    size, paper = CLS_ROWS[name]
+    result = _load_tool().main([str(CLS_CONFIGS / f'{name}.py')])
+    row = [line for line in capsys.readouterr().out.splitlines()
+           if line.startswith(f'| {name} |')]
+    assert len(row) == 1, row
+    match = re.fullmatch(rf'\| {re.escape(name)} \| ([\d,]+) \(([\d.]+)M\) \| ([\d.]+)G \| '
+                         r'3x224x224 \|', row[0])
+    assert match, row[0]
+    params, gflops = int(match.group(1).replace(',', '')), float(match.group(3))
+    assert params == result['params'] == variants[size]['classification']['num_params']
+    assert gflops == pytest.approx(result['flops'] / 1e9, abs=0.005)
+    assert _close_to_paper(gflops, paper), (gflops, paper)
+    assert abs(gflops - paper) <= 0.05 * paper  # S: 8.36 vs 8
+
+
+def _config_files():
+    return sorted(p for p in CLS_CONFIGS.glob('*.py'))
+
+
+def test_every_table_row_has_a_config():
+    names = {p.stem for p in _config_files()}
+    assert set(CLS_ROWS) <= names, set(CLS_ROWS) - names
+
+
+@pytest.mark.parametrize('path', _config_files(), ids=lambda p: p.stem)
+def test_classification_config_builds(path, variants):
+    """Every classification config parses and its model builds in the mmpretrain scope (on the
+    meta device: no memory, no time); the table rows have the official parameter counts."""
+    from mmpretrain.registry import MODELS
+    cfg = Config.fromfile(str(path))
+    assert cfg.default_scope == 'mmpretrain'
+    assert 'internimage_mm' in cfg.custom_imports['imports']
+    init_default_scope(cfg.default_scope)
+    with torch.device('meta'):
+        model = MODELS.build(cfg.model)
+    assert type(model).__name__ == 'ImageClassifier'
+    if path.stem in CLS_ROWS:
+        size, _ = CLS_ROWS[path.stem]
+        assert sum(p.numel() for p in model.parameters()) == \
+            variants[size]['classification']['num_params']
+        assert model.backbone.out_indices == ((2, 3) if size == 'h' else (3, ))
+        assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+        assert cfg.optim_wrapper.clip_grad == dict(max_norm=5.0)
+        assert cfg.load_from is None or not str(cfg.load_from).startswith(('http:', 'https:'))
