@@ -56,6 +56,31 @@ DCNV3_INLINE auto hsum(const V& v) {
   return s;
 }
 
+// x[k] = src[2k], y[k] = src[2k + 1]: one 64-byte vector of each at a time with two shuffles
+// (the compiler's own code for a stride-2 load in the setup loop is element by element).
+template <typename T>
+DCNV3_INLINE void deinterleave(const T* __restrict src, T* __restrict x, T* __restrict y, int n) {
+  constexpr int L = 64 / sizeof(T);
+  using V = typename Vec<T, L>::type;
+  using I = typename Vec<std::conditional_t<sizeof(T) == 4, int32_t, int64_t>, L>::type;
+  I even, odd;
+  for (int i = 0; i < L; ++i) {
+    even[i] = 2 * i;
+    odd[i] = 2 * i + 1;
+  }
+  int k = 0;
+  for (; k + L <= n; k += L) {
+    const V a = load<V>(src + 2 * k);
+    const V b = load<V>(src + 2 * k + L);
+    store(x + k, __builtin_shuffle(a, b, even));
+    store(y + k, __builtin_shuffle(a, b, odd));
+  }
+  for (; k < n; ++k) {
+    x[k] = src[2 * k];
+    y[k] = src[2 * k + 1];
+  }
+}
+
 // Table of the sampling points of a run of pixels, `groups` groups each (all groups in the
 // forward, one group in the owner-mode backward), one array per field and corner so the
 // setup loop stores with unit stride.
@@ -65,7 +90,8 @@ struct PointTable {
   int run;  // pixels per run
   std::vector<T> grid_h, grid_w;  // regular-grid displacement per (group, point)
   std::vector<T> base_h, base_w;  // centre + grid per entry
-  std::vector<T> off, msk;        // gathered offsets / masks (owner-mode backward)
+  std::vector<T> off_w, off_h;    // offsets (dx, dy) de-interleaved into unit-stride arrays
+  std::vector<T> msk;             // gathered masks (owner-mode backward)
   std::vector<int32_t> corner[4];  // element offset (y * W + x) * C of each clamped corner
   std::vector<T> weight[4];        // corner weights (times the mask in the forward)
   std::vector<T> valid[4];         // corner validity (backward)
@@ -75,8 +101,8 @@ struct PointTable {
       : groups(groups_), points(p.num_points),
         run(std::max(1, kRunEntries / (groups_ * p.num_points))) {
     const int k = run * groups * points;
-    for (auto* v : {&base_h, &base_w, &msk, &ly, &lx, &mask, &inside}) v->resize(k);
-    off.resize(2 * k);
+    for (auto* v : {&base_h, &base_w, &off_w, &off_h, &msk, &ly, &lx, &mask, &inside})
+      v->resize(k);
     for (int c = 0; c < 4; ++c) {
       corner[c].resize(k);
       weight[c].resize(k);
@@ -113,7 +139,8 @@ struct PointTable {
 };
 
 // Pass 1 for the run of pixels [pix0, pix0 + npix), `t.groups * t.points` entries each, whose
-// offsets/masks are contiguous at `offset`/`mask`.
+// masks are contiguous at `mask` and interleaved (dx, dy) offsets at `offset` (nullptr: already
+// de-interleaved into t.off_w / t.off_h).
 template <typename T, bool kBackward>
 DCNV3_INLINE void setup_points(const Params& p, PointTable<T>& t, int64_t pix0, int npix,
                                const T* __restrict offset, const T* __restrict mask) {
@@ -123,8 +150,11 @@ DCNV3_INLINE void setup_points(const Params& p, PointTable<T>& t, int64_t pix0, 
   const int C = p.channels();
   const int count = npix * t.groups * t.points;
   t.fill_bases(p, pix0, npix);
+  if (offset != nullptr) deinterleave(offset, t.off_w.data(), t.off_h.data(), count);
   const T* __restrict bh = t.base_h.data();
   const T* __restrict bw = t.base_w.data();
+  const T* __restrict ow = t.off_w.data();
+  const T* __restrict oh = t.off_h.data();
   int32_t* __restrict e0 = t.corner[0].data();
   int32_t* __restrict e1 = t.corner[1].data();
   int32_t* __restrict e2 = t.corner[2].data();
@@ -143,8 +173,8 @@ DCNV3_INLINE void setup_points(const Params& p, PointTable<T>& t, int64_t pix0, 
   T* __restrict inside = t.inside.data();
 #pragma omp simd
   for (int k = 0; k < count; ++k) {
-    const Bilinear<T> b = bilinear<T>(location<T>(bh[k], offset[2 * k + 1], s),
-                                      location<T>(bw[k], offset[2 * k], s), H, W);
+    const Bilinear<T> b = bilinear<T>(location<T>(bh[k], oh[k], s),
+                                      location<T>(bw[k], ow[k], s), H, W);
     const T m = kBackward ? T(1) : mask[k];
     w0[k] = b.w00() * m;
     w1[k] = b.w01() * m;
@@ -334,10 +364,11 @@ DCNV3_INLINE void backward_range(const T* grad_out, const T* input, const T* off
     } else {
       // One group of each pixel: gather its strided offsets/masks into contiguous buffers.
       for (int l = 0; l < npix; ++l) {
-        std::copy_n(offset + offset_index(p, pix0 + l, g_only, 0), 2 * P, table.off.data() + l * 2 * P);
+        deinterleave(offset + offset_index(p, pix0 + l, g_only, 0), table.off_w.data() + l * P,
+                     table.off_h.data() + l * P, P);
         std::copy_n(mask + mask_index(p, pix0 + l, g_only, 0), P, table.msk.data() + l * P);
       }
-      setup_points<T, true>(p, table, pix0, npix, table.off.data(), table.msk.data());
+      setup_points<T, true>(p, table, pix0, npix, nullptr, table.msk.data());
     }
     for (int l = 0; l < npix; ++l) {
       const int64_t pix = pix0 + l;
