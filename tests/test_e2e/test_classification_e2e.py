@@ -39,6 +39,10 @@ def test_train_then_test_learns(data, tmp_path):
     assert {'pred_label', 'gt_label'} <= set(results[0])
     assert len(list(vis.rglob('*.png'))) == 4 * 12
 
+    out = run_tool('test.py', CONFIG, ckpt, '--tta', '--work-dir', tmp_path / 'tta',
+                   '--cfg-options', *_root(data), cwd=tmp_path)
+    assert metric(out, 'accuracy/top1') >= 60.0  # flip TTA (AverageClsScoreTTA) evaluated
+
 
 def test_resume_continues_from_the_last_checkpoint(data, tmp_path):
     work = tmp_path / 'work'

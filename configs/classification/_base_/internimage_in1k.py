@@ -37,6 +37,16 @@ test_pipeline = [
     dict(type='CenterCrop', crop_size=224),
     dict(type='PackInputs'),
 ]
+# Flip test-time augmentation (`tools/test.py --tta`): scores averaged over the image and its
+# mirror.
+tta_model = dict(type='AverageClsScoreTTA')
+tta_pipeline = [
+    test_pipeline[0],
+    dict(type='TestTimeAug',
+         transforms=[test_pipeline[1:-1],
+                     [dict(type='RandomFlip', prob=0.), dict(type='RandomFlip', prob=1.)],
+                     [test_pipeline[-1]]]),
+]
 train_dataloader = dict(batch_size=128)
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
