@@ -9,10 +9,11 @@ does nothing where the problem does not exist. Installed packages are never edit
     Defining the ``torchvision::nms``/``qnms`` schemas (no kernels) before torchvision's first
     import makes its Python parts (transforms, datasets) usable. Calling ``torchvision.ops.nms``
     still fails, which nothing on our paths does (mmdet/mmcv have their own NMS).
-(b) CPU distributed runs (gloo): ``mmengine.dist.init_dist('pytorch')`` calls
-    ``torch.cuda.set_device`` unconditionally and the Runner wraps models in DDP with
-    ``device_ids=[local_rank]``, which DDP rejects for CPU modules. :func:`prepare_cpu_distributed`
-    initialises the process group with gloo first (the Runner then skips ``init_dist``) and sets
+(b) CPU distributed runs (gloo): ``mmengine.dist.init_dist`` calls ``torch.cuda.set_device``
+    unconditionally (and the slurm path divides by ``torch.cuda.device_count()``), and the
+    Runner wraps models in DDP with ``device_ids=[local_rank]``, which DDP rejects for CPU
+    modules. :func:`prepare_cpu_distributed` runs mmengine's launcher with those calls
+    neutralised and gloo, before the Runner (which then skips ``init_dist``), and sets
     ``model_wrapper_cfg.device_ids=None``.
 (c) mmdet pulls ``imaug`` (numba, scikit-image) and pins opencv<4.13, which pins numpy to 2.2.x:
     nothing to patch, the versions are pinned in requirements/constraints.txt.
@@ -23,8 +24,8 @@ does nothing where the problem does not exist. Installed packages are never edit
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
-import os
 import re
 import sys
 from pathlib import Path
@@ -81,22 +82,40 @@ def patch_mmseg_config_scope() -> None:
         config_utils.MODULE2PACKAGE['mmseg'] = 'mmseg'
 
 
+@contextlib.contextmanager
+def _cuda_device_calls_disabled():
+    """``torch.cuda.set_device`` as a no-op and ``device_count`` as 1, for mmengine's launchers."""
+    set_device, device_count = torch.cuda.set_device, torch.cuda.device_count
+    torch.cuda.set_device = lambda *args, **kwargs: None
+    torch.cuda.device_count = lambda: 1
+    try:
+        yield
+    finally:
+        torch.cuda.set_device, torch.cuda.device_count = set_device, device_count
+
+
 def prepare_cpu_distributed(cfg) -> bool:
     """(b) Make an mmengine Runner config train with torch.distributed on CPU (gloo).
 
-    Call before ``Runner.from_cfg`` when the launcher is not ``none`` and no GPU is present.
-    Returns True when it took over the process-group initialisation.
+    Call before ``Runner.from_cfg`` when the launcher is not ``none`` and no GPU is present. It
+    runs mmengine's own launcher path (``init_dist('pytorch' | 'slurm' | 'mpi')``: the env://
+    variables, SLURM_* parsing, ``scontrol``) with its CUDA device calls neutralised and the gloo
+    backend, so the Runner finds the process group initialised; and it makes the DDP wrapper
+    treat the model as a CPU module (``device_ids=None``). Returns True when it did both.
     """
     import torch.distributed as dist
+    from mmengine.dist import init_dist
     if torch.cuda.is_available() or cfg.get('launcher', 'none') == 'none':
         return False
+    env_cfg = dict(cfg.get('env_cfg') or {})
+    dist_cfg = dict(env_cfg.get('dist_cfg') or {}, backend='gloo')
     if not dist.is_initialized():
-        dist.init_process_group(backend='gloo')
+        with _cuda_device_calls_disabled():
+            init_dist(cfg.launcher, **dist_cfg)
     wrapper = dict(cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel'))
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
-    env_cfg = dict(cfg.get('env_cfg') or {})
-    env_cfg['dist_cfg'] = dict(env_cfg.get('dist_cfg') or {}, backend='gloo')
+    env_cfg['dist_cfg'] = dist_cfg
     cfg.env_cfg = env_cfg
     return True
 

@@ -1,0 +1,155 @@
+"""Launch scripts on CPU: torchrun with 2 gloo processes, and SLURM through a stand-in srun."""
+import os
+import socket
+import stat
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from ._cli import REPO, metric
+
+CONFIG = REPO / 'configs' / 'classification' / 'internimage-tiny_synthetic-64.py'
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def _run(cmd, cwd, env=None, timeout=900, check=True):
+    full_env = {**os.environ, 'PYTHON': sys.executable, 'PYTHONUNBUFFERED': '1',
+                'OMP_NUM_THREADS': '1', 'PORT': str(_free_port()), **(env or {})}
+    proc = subprocess.run([str(c) for c in cmd], cwd=cwd, env=full_env, capture_output=True,
+                          text=True, timeout=timeout)
+    out = proc.stdout + proc.stderr
+    if check:
+        assert proc.returncode == 0, f'{cmd} failed ({proc.returncode}):\n{out[-6000:]}'
+    return proc.returncode, out
+
+
+@pytest.fixture(scope='module')
+def data(tmp_path_factory):
+    out = tmp_path_factory.mktemp('synthetic_imagenet')
+    subprocess.run([sys.executable, str(REPO / 'tools/misc/make_synthetic_imagenet.py'), str(out),
+                    '--num-classes', '4', '--train-per-class', '16', '--val-per-class', '6'],
+                   check=True, capture_output=True)
+    return out
+
+
+def _options(data, extra=()):
+    return ['--cfg-options',
+            *[f'{k}.dataset.data_root={data}'
+              for k in ('train_dataloader', 'val_dataloader', 'test_dataloader')],
+            'train_dataloader.batch_size=8', *extra]
+
+
+def _train_config(tmp_path, dump_dir):
+    """The tiny config plus the test hook that saves every rank's parameters."""
+    cfg = tmp_path / 'dist_cfg.py'
+    cfg.write_text(f"_base_ = ['{CONFIG}']\n"
+                   "custom_imports = dict(imports=['internimage_mm', 'tests.test_e2e._rank_hook'],"
+                   " allow_failed_imports=False)\n"
+                   f"custom_hooks = [dict(type='DumpRankParamsHook', out_dir='{dump_dir}')]\n")
+    return cfg
+
+
+def _train_options(data):
+    return _options(data, ['train_cfg.max_epochs=2', 'train_cfg.val_interval=100'])
+
+
+def _assert_identical_ranks(dump_dir):
+    ranks = [torch.load(dump_dir / f'rank{r}.pth', weights_only=True) for r in (0, 1)]
+    assert ranks[0].keys() == ranks[1].keys()
+    for k in ranks[0]:
+        torch.testing.assert_close(ranks[0][k], ranks[1][k], rtol=0, atol=0, msg=k)
+    return ranks
+
+
+def test_dist_train_two_processes_identical_weights(data, tmp_path):
+    dump = tmp_path / 'params'
+    _, out = _run(['bash', REPO / 'tools/dist_train.sh', _train_config(tmp_path, dump), 2,
+                   '--work-dir', tmp_path / 'w', *_train_options(data)], cwd=tmp_path)
+    assert 'Distributed launcher: pytorch' in out and 'GPU number: 2' in out  # = world size
+    _assert_identical_ranks(dump)
+    assert (tmp_path / 'w' / 'epoch_2.pth').is_file()
+
+
+def test_dist_test_matches_single_process(data, tmp_path):
+    _run([sys.executable, REPO / 'tools/train.py', CONFIG, '--work-dir', tmp_path / 'w',
+          *_options(data, ['train_cfg.max_epochs=2', 'train_cfg.val_interval=100'])],
+         cwd=tmp_path)
+    ckpt = tmp_path / 'w' / 'epoch_2.pth'
+    _, single = _run([sys.executable, REPO / 'tools/test.py', CONFIG, ckpt, '--work-dir',
+                      tmp_path / 't1', *_options(data)], cwd=tmp_path)
+    _, dist = _run(['bash', REPO / 'tools/dist_test.sh', CONFIG, ckpt, 2, '--work-dir',
+                    tmp_path / 't2', *_options(data)], cwd=tmp_path)
+    assert metric(dist, 'accuracy/top1') == metric(single, 'accuracy/top1')
+
+
+def _fake_slurm(bin_dir):
+    """A stand-in ``srun`` that starts --ntasks copies with the SLURM_* variables a real srun
+    sets, and a stand-in ``scontrol`` (mmengine asks it for the master host name)."""
+    bin_dir.mkdir()
+    srun = bin_dir / 'srun'
+    srun.write_text('''#!/usr/bin/env python3
+import os, subprocess, sys
+args = sys.argv[1:]
+ntasks, i = 1, 0
+while i < len(args) and args[i].startswith('-'):
+    a = args[i]
+    if a.startswith('--ntasks='):
+        ntasks = int(a.split('=', 1)[1])
+    if a == '-p':
+        i += 1
+    i += 1
+cmd = args[i:]
+procs = []
+for rank in range(ntasks):
+    env = dict(os.environ, SLURM_PROCID=str(rank), SLURM_NTASKS=str(ntasks),
+               SLURM_LOCALID=str(rank), SLURM_NODELIST='localhost', SLURM_JOB_ID='1',
+               SLURM_NNODES='1')
+    procs.append(subprocess.Popen(cmd, env=env))
+sys.exit(max(p.wait() for p in procs))
+''')
+    scontrol = bin_dir / 'scontrol'
+    scontrol.write_text('#!/bin/sh\necho 127.0.0.1\n')
+    for f in (srun, scontrol):
+        f.chmod(f.stat().st_mode | stat.S_IEXEC)
+
+
+def test_slurm_train_through_stand_in_srun(data, tmp_path):
+    _fake_slurm(tmp_path / 'bin')
+    dump = tmp_path / 'params'
+    env = {'PATH': f"{tmp_path / 'bin'}:{os.environ['PATH']}", 'GPUS': '2',
+           'GPUS_PER_NODE': '2', 'MASTER_PORT': str(_free_port())}
+    _, out = _run(['bash', REPO / 'tools/slurm_train.sh', 'cpu', 'job',
+                   _train_config(tmp_path, dump), tmp_path / 'w', *_train_options(data)],
+                  cwd=tmp_path, env=env)
+    assert 'Distributed launcher: slurm' in out and 'GPU number: 2' in out
+    _assert_identical_ranks(dump)
+    assert (tmp_path / 'w' / 'epoch_2.pth').is_file()
+
+
+@pytest.mark.parametrize('script, args', [
+    ('dist_train.sh', ['only_config']),
+    ('dist_test.sh', ['config', 'ckpt']),
+    ('slurm_train.sh', ['p', 'job', 'config']),
+    ('slurm_test.sh', ['p', 'job']),
+])
+def test_launchers_print_usage(script, args, tmp_path):
+    code, out = _run(['bash', REPO / 'tools' / script, *args], cwd=tmp_path, check=False)
+    assert code == 2 and 'usage:' in out
+
+
+def test_port_in_use_is_reported(tmp_path):
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        s.listen()
+        port = s.getsockname()[1]
+        code, out = _run(['bash', REPO / 'tools/dist_train.sh', CONFIG, 2], cwd=tmp_path,
+                         env={'PORT': str(port)}, check=False)
+    assert code != 0
+    assert f'cannot use port {port}' in out and 'set PORT=' in out
