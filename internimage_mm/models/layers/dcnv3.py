@@ -73,8 +73,6 @@ class DCNv3(nn.Module):
         super().__init__()
         if group < 1 or channels % group != 0:
             raise ValueError(f'DCNv3: channels ({channels}) must be divisible by group ({group})')
-        if core_op not in CORE_OPS:
-            raise ValueError(f'DCNv3: core_op must be one of {sorted(CORE_OPS)}, got {core_op!r}')
         if remove_center and kernel_size % 2 == 0:
             raise ValueError(f'DCNv3: remove_center needs an odd kernel_size, got {kernel_size}')
         group_channels = channels // group
@@ -93,8 +91,7 @@ class DCNv3(nn.Module):
         self.offset_scale = offset_scale
         self.center_feature_scale = center_feature_scale
         self.remove_center = bool(remove_center)
-        self.core_op = core_op
-        self._core = CORE_OPS[core_op]
+        self.set_core_op(core_op)
         num_points = kernel_size * kernel_size - int(self.remove_center)
 
         # Registration order follows the official module, so state-dict keys come out in the
@@ -112,6 +109,13 @@ class DCNv3(nn.Module):
             self.center_feature_scale_proj_weight = nn.Parameter(torch.zeros(group, channels))
             self.center_feature_scale_proj_bias = nn.Parameter(torch.zeros(group))
         self.reset_parameters()
+
+    def set_core_op(self, core_op: str) -> None:
+        """Switch the sampling core (e.g. to ``'DCNv3_pytorch'`` for ONNX export)."""
+        if core_op not in CORE_OPS:
+            raise ValueError(f'DCNv3: core_op must be one of {sorted(CORE_OPS)}, got {core_op!r}')
+        self.core_op = core_op
+        self._core = CORE_OPS[core_op]
 
     def reset_parameters(self) -> None:
         """Official init: zero offsets and uniform masks at start (the op then samples the
@@ -149,3 +153,11 @@ class DCNv3(nn.Module):
                 f'group={self.group}, offset_scale={self.offset_scale}, '
                 f'center_feature_scale={self.center_feature_scale}, '
                 f'remove_center={self.remove_center}, core_op={self.core_op!r}')
+
+
+def set_core_op(model: nn.Module, core_op: str) -> int:
+    """Switch every DCNv3 module of ``model`` to ``core_op``; returns how many were switched."""
+    modules = [m for m in model.modules() if isinstance(m, DCNv3)]
+    for m in modules:
+        m.set_core_op(core_op)
+    return len(modules)
