@@ -15,7 +15,7 @@ import os
 
 from mmengine.config import Config, DictAction
 
-from internimage_mm.apis import build_runner, enable_amp, prepare_train_cfg, work_dir_for
+from internimage_mm.apis import build_runner, prepare_train_cfg, work_dir_for
 
 
 def parse_args() -> argparse.Namespace:
@@ -28,6 +28,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision (GPU)')
     parser.add_argument('--amp-dtype', choices=['float16', 'bfloat16'], default=None,
                         help='autocast dtype for --amp (default float16)')
+    parser.add_argument('--accumulative-counts', type=int, default=None, metavar='N',
+                        help='gradient accumulation: one optimizer step every N iterations')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help="scale the lr by total batch / the config's auto_scale_lr")
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -45,14 +47,10 @@ def main() -> None:
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
-    prepare_train_cfg(cfg, launcher=args.launcher, resume=args.resume,
+    prepare_train_cfg(cfg, launcher=args.launcher, resume=args.resume, amp=args.amp,
+                      amp_dtype=args.amp_dtype, accumulative_counts=args.accumulative_counts,
+                      auto_scale_lr=args.auto_scale_lr,
                       work_dir=work_dir_for(cfg, args.config, args.work_dir))
-    if args.amp:
-        enable_amp(cfg, args.amp_dtype)
-    if args.auto_scale_lr:
-        if 'auto_scale_lr' not in cfg:
-            raise SystemExit(f'{args.config} has no auto_scale_lr.base_batch_size to scale from')
-        cfg.auto_scale_lr.enable = True
     build_runner(cfg).train()
 
 

@@ -44,10 +44,23 @@ def enable_amp(cfg: Config, dtype: str | None = None) -> None:
 
 
 def prepare_train_cfg(cfg: Config, *, launcher: str = 'none', work_dir: str,
-                      resume: str | None = None) -> Config:
-    """Launcher, work dir and resume (``'auto'``: latest checkpoint in the work dir)."""
+                      resume: str | None = None, amp: bool = False, amp_dtype: str | None = None,
+                      accumulative_counts: int | None = None,
+                      auto_scale_lr: bool = False) -> Config:
+    """Launcher, work dir, resume (``'auto'``: latest checkpoint in the work dir), mixed
+    precision, gradient accumulation and linear lr scaling."""
     cfg.launcher = launcher
     cfg.work_dir = work_dir
+    if amp:
+        enable_amp(cfg, amp_dtype)
+    if accumulative_counts is not None:
+        if accumulative_counts < 1:
+            raise SystemExit(f'--accumulative-counts must be >= 1, got {accumulative_counts}')
+        cfg.optim_wrapper.accumulative_counts = accumulative_counts
+    if auto_scale_lr:
+        if 'auto_scale_lr' not in cfg:
+            raise SystemExit('--auto-scale-lr: the config has no auto_scale_lr.base_batch_size')
+        cfg.auto_scale_lr.enable = True
     if resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif resume is not None:
