@@ -1,0 +1,4 @@
+"""mmdet detectors (registered when mmdet is installed)."""
+from .legacy_dino import LegacyDINO, SineSubsetRefPointHead
+
+__all__ = ['LegacyDINO', 'SineSubsetRefPointHead']
