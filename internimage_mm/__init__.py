@@ -12,5 +12,6 @@ compat.apply()
 
 from . import models  # noqa: E402  (registers the modules; after the compat fixes)
 from . import engine  # noqa: E402  (registers the optimizer wrapper constructor)
+from . import transforms  # noqa: E402  (registers the data transforms)
 
-__all__ = ['__version__', 'compat', 'engine', 'models']
+__all__ = ['__version__', 'compat', 'engine', 'models', 'transforms']

@@ -17,6 +17,7 @@ counted exactly once, analytically, either way.
 """
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -100,13 +101,31 @@ class _TensorForward(nn.Module):
         self.mm_model = hasattr(model, 'data_preprocessor')
 
     def forward(self, inputs: Tensor) -> Any:
+        if _seg_head_needs_samples(self.model):
+            # mmseg's tensor mode calls decode_head.forward(x) without the data samples that
+            # Mask2FormerHead needs; do the same (backbone, neck, decode head) with them.
+            return self.model.decode_head(self.model.extract_feat(inputs), self.data_samples)
         if self.mm_model:
             return self.model(inputs, self.data_samples, mode='tensor')
         return self.model(inputs)
 
 
+def _seg_head_needs_samples(model: nn.Module) -> bool:
+    """An mmseg segmentor whose decode head's forward takes data samples (Mask2Former)."""
+    if not type(model).__module__.startswith('mmseg.'):
+        return False
+    head = getattr(model, 'decode_head', None)
+    return head is not None and 'batch_data_samples' in inspect.signature(
+        head.forward).parameters
+
+
 def _dummy_data_samples(model: nn.Module, hw: tuple[int, int], batch: int) -> Any:
-    """Data samples with the image meta information that mmdet's tensor forward needs."""
+    """Data samples with the image meta information that mmdet's tensor forward (and mmseg's
+    Mask2Former head) needs."""
+    if _seg_head_needs_samples(model):
+        from mmseg.structures import SegDataSample
+        meta = dict(img_shape=hw, ori_shape=hw, pad_shape=hw, batch_input_shape=hw)
+        return [SegDataSample(metainfo=meta) for _ in range(batch)]
     if not type(model).__module__.startswith('mmdet.'):
         return None
     from mmdet.structures import DetDataSample
@@ -125,11 +144,13 @@ def count_model(model: nn.Module,
     Args:
         model: a module, or an mmpretrain classifier / mmdet detector / mmseg segmentor (its
             tensor forward ``model(inputs, data_samples, mode='tensor')`` is counted, i.e. no
-            post-processing, no loss). It is put in eval mode.
+            post-processing, no loss; for an mmseg Mask2Former, whose tensor mode cannot pass
+            the data samples, backbone + decode head forward). It is put in eval mode.
         input_shape: ``(H, W)`` or ``(C, H, W)`` (C defaults to 3); H and W are padded up to
             multiples of ``size_divisor`` (0 disables the padding).
         data_samples: passed to the tensor forward; default ``None``, or for mmdet detectors
-            one ``DetDataSample`` with the image meta information.
+            (mmseg Mask2Former) one ``DetDataSample`` (``SegDataSample``) with the image meta
+            information.
         backbone: where to look for InternImage for the analytic DCNv3 term (default
             ``model.backbone`` when present, else ``model``).
 

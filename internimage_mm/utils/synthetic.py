@@ -73,7 +73,7 @@ def draw_shape(kind: str, size: tuple[int, int], cx: float, cy: float, r: float)
         d.rectangle([cx - r, cy - r * 0.3, cx + r, cy + r * 0.3], fill=1)
     else:
         raise ValueError(f'unknown shape {kind!r}; known: {[s for s, _ in SHAPES]}')
-    return np.asarray(img, dtype=np.uint8)
+    return np.array(img, dtype=np.uint8)  # a writable copy (random_shapes edits masks)
 
 
 def background(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
@@ -148,3 +148,75 @@ def classification_image(rng: np.random.Generator, size: tuple[int, int],
                       float(rng.uniform(r, h - r)), r)
     paint(img, mask, category, rng)
     return img
+
+
+# --------------------------------------------------------------------------- COCO encodings
+def mask_to_polygons(mask: np.ndarray, min_area: float = 4.0) -> list[list[float]]:
+    """COCO polygons ``[[x0, y0, x1, y1, ...], ...]`` of the outer contours of a binary mask.
+
+    One polygon per connected part (an occluded shape can be split in several); parts whose
+    polygon area is below ``min_area`` pixels, or with fewer than 3 points, are skipped.
+    Points are pixel centres (``+0.5``) in COCO's continuous coordinates. Holes cannot be
+    expressed by COCO polygons: use :func:`mask_has_holes` and :func:`mask_to_rle` for those.
+    """
+    import cv2  # opencv comes with mmcv; imported here so the module needs only numpy/PIL
+    contours, _ = cv2.findContours(np.ascontiguousarray(mask, dtype=np.uint8),
+                                   cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    polygons = []
+    for contour in contours:
+        if len(contour) < 3 or cv2.contourArea(contour) < min_area:
+            continue
+        points = contour.reshape(-1, 2).astype(np.float64) + 0.5
+        polygons.append([round(float(v), 2) for v in points.reshape(-1)])
+    return polygons
+
+
+def mask_has_holes(mask: np.ndarray) -> bool:
+    """Whether the binary mask has a hole (a background region enclosed by the mask)."""
+    import cv2
+    _, hierarchy = cv2.findContours(np.ascontiguousarray(mask, dtype=np.uint8),
+                                    cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    # RETR_CCOMP: two levels; an entry with a parent (index 3 >= 0) is a hole.
+    return hierarchy is not None and bool((hierarchy[0][:, 3] >= 0).any())
+
+
+def mask_to_rle(mask: np.ndarray) -> dict:
+    """Uncompressed COCO RLE ``{'counts': [...], 'size': [h, w]}`` of a binary mask.
+
+    Runs alternate background/foreground over the mask in column-major order, starting with
+    background (a leading 0 when the first pixel is set), as in COCO's ``iscrowd=1`` entries.
+    """
+    h, w = mask.shape
+    flat = np.asarray(mask, dtype=bool).reshape(-1, order='F')
+    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    bounds = np.concatenate([[0], change, [flat.size]])
+    counts = np.diff(bounds).tolist()
+    if flat.size and flat[0]:
+        counts = [0] + counts
+    return {'counts': [int(c) for c in counts], 'size': [int(h), int(w)]}
+
+
+def mask_bbox(mask: np.ndarray) -> tuple[float, float, float, float] | None:
+    """COCO box ``(x, y, w, h)`` enclosing the set pixels, or None for an empty mask."""
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return None
+    x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+    return float(x0), float(y0), float(x1 - x0), float(y1 - y0)
+
+
+# --------------------------------------------------------------------------- semantic maps
+def semantic_image(rng: np.random.Generator, size: tuple[int, int], num_classes: int,
+                   max_shapes: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """An image of 1..max_shapes shapes and its ADE20K-style label map.
+
+    Returns the RGB image [H, W, 3] and a uint8 label map [H, W] with the ADE20K convention:
+    0 for the background ("other", ignored with ``reduce_zero_label=True``) and ``k + 1`` for
+    the visible pixels of a shape of category ``k`` (classes 1..num_classes).
+    """
+    img, shapes = random_shapes(rng, size, num_classes, max_shapes)
+    w, h = size
+    labels = np.zeros((h, w), dtype=np.uint8)
+    for s in shapes:
+        labels[s.mask.astype(bool)] = s.category + 1
+    return img, labels

@@ -1,0 +1,32 @@
+# UperNet + InternImage-L on ADE20K, crop 640x640, 160k iterations.
+# Paper (ADE20K val, UperNet, L): mIoU 53.9 single-scale / 54.1 multi-scale, 256M params,
+#   2526G FLOPs at 640x2560.
+# Official: segmentation/configs/ade20k/upernet_internimage_l_640_160k_ade20k.py
+#   (official_configs.md §1.2, §5.2).
+# Total batch 16 = 8 GPUs x 2 images (bash tools/dist_train.sh CONFIG 8); lr is not rescaled for
+#   other GPU counts unless --auto-scale-lr is given.
+# Backbone from the ImageNet-22K (192->384) checkpoint internimage_l_22k_192to384.pth (put it
+#   in checkpoints/ or override model.backbone.init_cfg.checkpoint with --cfg-options).
+# Test: python tools/test.py CONFIG CKPT (single scale) or ... --tta (multi-scale + flip).
+_base_ = [
+    './_base_/upernet_internimage_160k.py',
+    './_base_/ade20k_internimage_640x640.py',
+]
+
+model = dict(
+    data_preprocessor=dict(size=(640, 640)),
+    backbone=dict(
+        arch='l',
+        offset_scale=2.0,
+        post_norm=True,
+        layer_scale=1.0,
+        drop_path_rate=0.4,
+        with_cp=False,
+        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/internimage_l_22k_192to384.pth')),
+    decode_head=dict(in_channels=[160, 320, 640, 1280]),
+    auxiliary_head=dict(in_channels=640))
+
+optim_wrapper = dict(
+    optimizer=dict(lr=2e-5),
+    clip_grad=dict(max_norm=0.1, norm_type=2),
+    paramwise_cfg=dict(num_layers=37, layer_decay_rate=0.94, depths=[5, 5, 22, 5]))
