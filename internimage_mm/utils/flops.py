@@ -101,6 +101,8 @@ class _TensorForward(nn.Module):
         self.mm_model = hasattr(model, 'data_preprocessor')
 
     def forward(self, inputs: Tensor) -> Any:
+        if _is_two_stage_detector(self.model):
+            return _two_stage_dummy_forward(self.model, inputs)
         if _seg_head_needs_samples(self.model):
             # mmseg's tensor mode calls decode_head.forward(x) without the data samples that
             # Mask2FormerHead needs; do the same (backbone, neck, decode head) with them.
@@ -110,9 +112,49 @@ class _TensorForward(nn.Module):
         return self.model(inputs)
 
 
+def _is_detector(model: nn.Module) -> bool:
+    try:
+        from mmdet.models.detectors import BaseDetector
+    except ImportError:
+        return False
+    return isinstance(model, BaseDetector)
+
+
+def _is_two_stage_detector(model: nn.Module) -> bool:
+    return _is_detector(model) and getattr(model, 'roi_head', None) is not None and getattr(
+        model, 'rpn_head', None) is not None
+
+
+def _two_stage_dummy_forward(model: nn.Module, inputs: Tensor) -> tuple:
+    """The official ``forward_dummy`` of two-stage detectors (mmdet 2.x), which the paper's
+    FLOPs were counted with: RPN head, 1000 random proposals through every bbox stage, and the
+    mask head(s) on the first 100 of them. (mmdet 3.x's tensor forward runs the cascade mask
+    heads on every proposal, about twice the official count for Cascade Mask R-CNN.)"""
+    from mmdet.structures.bbox import bbox2roi
+    x = model.extract_feat(inputs)
+    outs = (model.rpn_head(x), )
+    proposals = torch.rand(1000, 4, device=inputs.device, dtype=inputs.dtype)
+    proposals[:, 2:] += proposals[:, :2]
+    rois = bbox2roi([proposals * inputs.shape[-1]])
+    head = model.roi_head
+    stages = list(range(head.num_stages)) if hasattr(head, 'num_stages') else [None]
+    for stage in stages:
+        args = (x, rois) if stage is None else (stage, x, rois)
+        outs += (head._bbox_forward(*args)['cls_score'], )
+    if getattr(head, 'with_mask', False):
+        for stage in stages:
+            args = (x, rois[:100]) if stage is None else (stage, x, rois[:100])
+            outs += (head._mask_forward(*args)['mask_preds'], )
+    return outs
+
+
 def _seg_head_needs_samples(model: nn.Module) -> bool:
     """An mmseg segmentor whose decode head's forward takes data samples (Mask2Former)."""
-    if not type(model).__module__.startswith('mmseg.'):
+    try:
+        from mmseg.models.segmentors import BaseSegmentor
+    except ImportError:
+        return False
+    if not isinstance(model, BaseSegmentor):
         return False
     head = getattr(model, 'decode_head', None)
     return head is not None and 'batch_data_samples' in inspect.signature(
@@ -126,7 +168,7 @@ def _dummy_data_samples(model: nn.Module, hw: tuple[int, int], batch: int) -> An
         from mmseg.structures import SegDataSample
         meta = dict(img_shape=hw, ori_shape=hw, pad_shape=hw, batch_input_shape=hw)
         return [SegDataSample(metainfo=meta) for _ in range(batch)]
-    if not type(model).__module__.startswith('mmdet.'):
+    if not _is_detector(model):
         return None
     from mmdet.structures import DetDataSample
     meta = dict(img_shape=hw, ori_shape=hw, pad_shape=hw, batch_input_shape=hw,

@@ -151,3 +151,18 @@ def test_classification_config_builds(path, variants):
         assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
         assert cfg.optim_wrapper.clip_grad == dict(max_norm=5.0)
         assert cfg.load_from is None or not str(cfg.load_from).startswith(('http:', 'https:'))
+
+
+def test_two_stage_detectors_are_counted_like_the_official_forward_dummy():
+    """1000 proposals through every bbox stage, masks on the first 100 (official convention:
+    mmdet 3.x's own tensor forward runs cascade masks on all proposals)."""
+    from internimage_mm.utils.flops import _two_stage_dummy_forward
+
+    from ..test_configs._det_helpers import build_model, load_config, shrink_model_cfg
+    cfg = load_config('cascade-mask-rcnn_internimage-l_fpn_1x_coco')
+    model = build_model(shrink_model_cfg(cfg.model)).eval()
+    with torch.no_grad():
+        outs = _two_stage_dummy_forward(model, torch.randn(1, 3, 64, 64))
+    cls_scores, masks = outs[1:4], outs[4:]
+    assert [c.shape[0] for c in cls_scores] == [1000] * 3
+    assert [m.shape[0] for m in masks] == [100] * 3
