@@ -22,6 +22,18 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip_gpu)
 
 
+@pytest.fixture(autouse=True)
+def isolated_default_scope():
+    """mmengine's default scope is process-global (the latest DefaultScope instance): a test that
+    sets it (e.g. ``init_default_scope('mmseg')``) must not decide which registry later tests
+    build from. Every test sees the scopes that existed before it and leaves no new ones."""
+    from mmengine.registry import DefaultScope
+    before = dict(DefaultScope._instance_dict)
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(before)
+
+
 @pytest.fixture(scope='session')
 def shared_dir() -> Path:
     """``../shared`` beside the checkout (goldens and specs); tests skip clearly without it."""
