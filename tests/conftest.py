@@ -22,16 +22,21 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip_gpu)
 
 
-@pytest.fixture(autouse=True)
-def isolated_default_scope():
-    """mmengine's default scope is process-global (the latest DefaultScope instance): a test that
-    sets it (e.g. ``init_default_scope('mmseg')``) must not decide which registry later tests
-    build from. Every test sees the scopes that existed before it and leaves no new ones."""
+@pytest.fixture(scope='session')
+def _initial_default_scopes():
     from mmengine.registry import DefaultScope
-    before = dict(DefaultScope._instance_dict)
+    return dict(DefaultScope._instance_dict)
+
+
+@pytest.fixture(autouse=True)
+def isolated_default_scope(_initial_default_scopes):
+    """mmengine's default scope is process-global (the latest DefaultScope instance): a test or
+    fixture that sets it (e.g. ``init_default_scope('mmseg')``) must not decide which registry
+    later tests build from. After every test only the scopes of the session start remain."""
+    from mmengine.registry import DefaultScope
     yield
     DefaultScope._instance_dict.clear()
-    DefaultScope._instance_dict.update(before)
+    DefaultScope._instance_dict.update(_initial_default_scopes)
 
 
 @pytest.fixture(scope='session')
