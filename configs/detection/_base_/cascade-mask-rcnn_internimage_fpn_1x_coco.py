@@ -20,6 +20,7 @@ model = dict(
         with_cp=False,
         out_indices=(0, 1, 2, 3)),
     neck=dict(type='FPN', out_channels=256, num_outs=5),
+    # Three identical 4conv1fc heads (SyncBN, GIoU) that differ only in the coder's stds.
     roi_head=dict(bbox_head=[
         dict(
             type='ConvFCBBoxHead',
@@ -31,44 +32,13 @@ model = dict(
             roi_feat_size=7,
             num_classes=80,
             bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0., 0., 0., 0.],
-                            target_stds=[0.1, 0.1, 0.2, 0.2]),
+                            target_stds=stds),
             reg_class_agnostic=False,
             reg_decoded_bbox=True,
             norm_cfg=dict(type='SyncBN', requires_grad=True),
             loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
-            loss_bbox=dict(type='GIoULoss', loss_weight=10.0)),
-        dict(
-            type='ConvFCBBoxHead',
-            num_shared_convs=4,
-            num_shared_fcs=1,
-            in_channels=256,
-            conv_out_channels=256,
-            fc_out_channels=1024,
-            roi_feat_size=7,
-            num_classes=80,
-            bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0., 0., 0., 0.],
-                            target_stds=[0.05, 0.05, 0.1, 0.1]),
-            reg_class_agnostic=False,
-            reg_decoded_bbox=True,
-            norm_cfg=dict(type='SyncBN', requires_grad=True),
-            loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
-            loss_bbox=dict(type='GIoULoss', loss_weight=10.0)),
-        dict(
-            type='ConvFCBBoxHead',
-            num_shared_convs=4,
-            num_shared_fcs=1,
-            in_channels=256,
-            conv_out_channels=256,
-            fc_out_channels=1024,
-            roi_feat_size=7,
-            num_classes=80,
-            bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0., 0., 0., 0.],
-                            target_stds=[0.033, 0.033, 0.067, 0.067]),
-            reg_class_agnostic=False,
-            reg_decoded_bbox=True,
-            norm_cfg=dict(type='SyncBN', requires_grad=True),
-            loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
-            loss_bbox=dict(type='GIoULoss', loss_weight=10.0)),
+            loss_bbox=dict(type='GIoULoss', loss_weight=10.0))
+        for stds in ([0.1, 0.1, 0.2, 0.2], [0.05, 0.05, 0.1, 0.1], [0.033, 0.033, 0.067, 0.067])
     ]))
 
 # 2 images per GPU x 8 GPUs.
