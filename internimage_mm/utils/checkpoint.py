@@ -206,3 +206,30 @@ def classifier_cfg_from_official(model_kwargs: Mapping[str, Any], **backbone_ove
                     in_channels=last_channels, cls_scale=model_kwargs.get('cls_scale', 1.5),
                     act_layer=model_kwargs.get('act_layer', 'GELU'))
     return dict(type='ImageClassifier', backbone=backbone, neck=None, head=head)
+
+
+def config_state_dict(config: str, cfg_options: dict | None = None,
+                      default_scope: str = 'mmdet') -> dict:
+    """The state dict (meta tensors, no weights) of the model that ``config`` builds, in its
+    ``default_scope`` (else ``default_scope``); the converters check their output against it."""
+    import importlib
+
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmengine.utils import import_modules_from_strings
+
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if cfg.get('custom_imports'):
+        import_modules_from_strings(**cfg.custom_imports)
+    scope = cfg.get('default_scope', default_scope)
+    init_default_scope(scope)
+    registry = importlib.import_module(f'{scope}.registry').MODELS
+    model_cfg = cfg.model
+    if isinstance(model_cfg.get('backbone'), dict):
+        model_cfg.backbone.init_cfg = None  # never load weights for the reference
+    with torch.device('meta'):
+        model = registry.build(model_cfg)
+    return model.state_dict()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from internimage_mm.utils.checkpoint import config_state_dict
 from internimage_mm.utils.det_checkpoint import (ARCHS, IncompleteConversionError,
                                                  convert_official_detector_checkpoint)
 
@@ -38,33 +39,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def reference_state_dict(config: str, cfg_options: dict | None = None) -> dict:
-    """The state dict (meta tensors) of the model that ``config`` builds, without weights."""
-    import torch
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from mmengine.utils import import_modules_from_strings
-
-    import internimage_mm  # noqa: F401  (registers the modules)
-
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    if cfg.get('custom_imports'):
-        import_modules_from_strings(**cfg.custom_imports)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    from mmdet.registry import MODELS
-    model_cfg = cfg.model
-    if isinstance(model_cfg.get('backbone'), dict):
-        model_cfg.backbone.init_cfg = None  # never load weights for the reference
-    with torch.device('meta'):
-        model = MODELS.build(model_cfg)
-    return model.state_dict()
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    reference = (reference_state_dict(args.config, args.cfg_options)
+    reference = (config_state_dict(args.config, args.cfg_options, 'mmdet')
                  if args.config else None)
     try:
         report = convert_official_detector_checkpoint(

@@ -41,34 +41,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def reference_state_dict(config: str, cfg_options: dict | None = None) -> dict:
-    """The state dict (meta tensors) of the model that ``config`` builds, without weights."""
-    import torch
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from mmengine.utils import import_modules_from_strings
-
-    import internimage_mm  # noqa: F401  (registers the modules)
-
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    if cfg.get('custom_imports'):
-        import_modules_from_strings(**cfg.custom_imports)
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
-    from mmseg.registry import MODELS
-    model_cfg = cfg.model
-    if isinstance(model_cfg.get('backbone'), dict):
-        model_cfg.backbone.init_cfg = None  # never load weights for the reference
-    with torch.device('meta'):
-        model = MODELS.build(model_cfg)
-    return model.state_dict()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     import torch
     from mmengine.runner.checkpoint import CheckpointLoader
 
+    from internimage_mm.utils.checkpoint import config_state_dict
     from internimage_mm.utils.seg_checkpoint import (compare_with_model,
                                                      convert_official_segmentor, format_keys)
 
@@ -82,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f'{format_keys(result.unmapped)}')
     if args.config:
         missing, unexpected, mismatched = compare_with_model(
-            result.state_dict, reference_state_dict(args.config, args.cfg_options))
+            result.state_dict, config_state_dict(args.config, args.cfg_options, 'mmseg'))
         for what, keys in (('missing (the model has them, the checkpoint does not)', missing),
                            ('unexpected (not in the model)', unexpected),
                            ('with a different shape', mismatched)):
