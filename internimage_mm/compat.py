@@ -21,6 +21,12 @@ does nothing where the problem does not exist. Installed packages are never edit
     release is ``onedl-mmsegmentation``, so ``_base_ = 'mmseg::...'`` fails with
     "mmsegmentation is not installed". Pointing ``MODULE2PACKAGE['mmseg']`` at the import name
     lets mmengine find it by module spec.
+(e) bfloat16 autocast on the CPU (``tools/train.py --amp`` without a GPU): mmcv's compiled CPU
+    kernels for NMS and RoIAlign take float32/float64 only and fail with "expected scalar type
+    Float but found BFloat16" inside every two-stage detector. :func:`patch_mmcv_cpu_kernels`
+    routes those kernels through float32 for low-precision CPU tensors (outputs written in
+    place are copied back), which is what autocast does for torch's own float32-only ops. It
+    is applied by :class:`~internimage_mm.engine.AutocastOptimWrapper`, not on import.
 """
 from __future__ import annotations
 
@@ -29,6 +35,7 @@ import importlib.util
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -118,6 +125,68 @@ def prepare_cpu_distributed(cfg) -> bool:
     env_cfg['dist_cfg'] = dist_cfg
     cfg.env_cfg = env_cfg
     return True
+
+
+#: mmcv.ops modules -> their ``ext_module`` kernels with float32-only CPU code, each with the
+#: positions of the arguments it writes its results into
+_MMCV_FLOAT32_CPU_KERNELS = {
+    'mmcv.ops.nms': {'nms': ()},
+    'mmcv.ops.roi_align': {'roi_align_forward': (2, 3, 4), 'roi_align_backward': (4, )},
+}
+_LOW_PRECISION = (torch.bfloat16, torch.float16)
+
+
+class _Float32CpuKernels:
+    """(e) Proxy of mmcv's ``_ext`` module: the listed kernels run in float32 when a CPU
+    argument is bfloat16/float16 (every floating CPU argument is upcast, since the kernels
+    also need one dtype); in-place outputs get the float32 results back in their own dtype."""
+
+    def __init__(self, ext: Any, kernels: dict[str, tuple[int, ...]]) -> None:
+        self._ext, self._kernels = ext, kernels
+
+    def __getattr__(self, name: str) -> Any:
+        fn = getattr(self._ext, name)
+        if name not in self._kernels:
+            return fn
+        outputs = self._kernels[name]
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if not any(isinstance(a, torch.Tensor) and a.device.type == 'cpu'
+                       and a.dtype in _LOW_PRECISION for a in (*args, *kwargs.values())):
+                return fn(*args, **kwargs)
+
+            def up(a: Any) -> Any:
+                if (isinstance(a, torch.Tensor) and a.device.type == 'cpu'
+                        and a.is_floating_point() and a.dtype != torch.float32):
+                    return a.float()
+                return a
+
+            args32 = [up(a) for a in args]
+            result = fn(*args32, **{k: up(v) for k, v in kwargs.items()})
+            for i in outputs:
+                if i < len(args) and args32[i] is not args[i]:
+                    args[i].copy_(args32[i])
+            return result
+
+        return call
+
+
+def patch_mmcv_cpu_kernels() -> bool:
+    """(e) Let mmcv's NMS and RoIAlign CPU kernels take bfloat16/float16 tensors (via float32).
+
+    Idempotent; returns True when this call patched something."""
+    patched = False
+    for module_name, kernels in _MMCV_FLOAT32_CPU_KERNELS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        ext = getattr(module, 'ext_module', None)
+        if ext is None or isinstance(ext, _Float32CpuKernels):
+            continue
+        module.ext_module = _Float32CpuKernels(ext, kernels)
+        patched = True
+    return patched
 
 
 def apply() -> None:

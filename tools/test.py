@@ -10,7 +10,7 @@ import os
 
 from mmengine.config import Config, DictAction
 
-from internimage_mm.apis import build_runner, prepare_test_cfg, work_dir_for
+from internimage_mm.apis import build_runner, prepare_test_cfg, shutdown_distributed, work_dir_for
 
 
 def parse_args() -> argparse.Namespace:
@@ -41,6 +41,7 @@ def main() -> None:
                      show_dir=args.show_dir, tta=args.tta,
                      work_dir=work_dir_for(cfg, args.config, args.work_dir))
     build_runner(cfg).test()
+    shutdown_distributed()
 
 
 if __name__ == '__main__':

@@ -7,6 +7,7 @@ does the rest. Examples::
     python tools/train.py CONFIG --work-dir work_dirs/x --resume            # latest checkpoint
     python tools/train.py CONFIG --cfg-options train_dataloader.batch_size=4
     bash tools/dist_train.sh CONFIG 8                                        # torchrun
+    bash tools/dist_train.sh CONFIG 8 --strategy fsdp --amp                  # H models
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import os
 
 from mmengine.config import Config, DictAction
 
-from internimage_mm.apis import build_runner, prepare_train_cfg, work_dir_for
+from internimage_mm.apis import (STRATEGIES, build_runner, prepare_train_cfg, shutdown_distributed,
+                                 work_dir_for)
 
 
 def parse_args() -> argparse.Namespace:
@@ -25,9 +27,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from the given checkpoint, or (no value) from the latest '
                         'checkpoint in the work dir')
-    parser.add_argument('--amp', action='store_true', help='automatic mixed precision (GPU)')
+    parser.add_argument('--amp', action='store_true',
+                        help='automatic mixed precision (GPU: AmpOptimWrapper; CPU: bfloat16 '
+                        'AutocastOptimWrapper)')
     parser.add_argument('--amp-dtype', choices=['float16', 'bfloat16'], default=None,
-                        help='autocast dtype for --amp (default float16)')
+                        help='autocast dtype for --amp (default: float16 on GPU, bfloat16 on '
+                        'CPU)')
+    parser.add_argument('--strategy', choices=list(STRATEGIES), default=None,
+                        help="shard the model with mmengine's FlexibleRunner: fsdp (torch "
+                        'FSDP, CPU or GPU) or deepspeed (ZeRO-3, GPU); needs a distributed '
+                        'launcher (dist_train.sh / slurm_train.sh)')
     parser.add_argument('--accumulative-counts', type=int, default=None, metavar='N',
                         help='gradient accumulation: one optimizer step every N iterations')
     parser.add_argument('--auto-scale-lr', action='store_true',
@@ -49,9 +58,10 @@ def main() -> None:
         cfg.merge_from_dict(args.cfg_options)
     prepare_train_cfg(cfg, launcher=args.launcher, resume=args.resume, amp=args.amp,
                       amp_dtype=args.amp_dtype, accumulative_counts=args.accumulative_counts,
-                      auto_scale_lr=args.auto_scale_lr,
+                      auto_scale_lr=args.auto_scale_lr, strategy=args.strategy,
                       work_dir=work_dir_for(cfg, args.config, args.work_dir))
     build_runner(cfg).train()
+    shutdown_distributed()
 
 
 if __name__ == '__main__':

@@ -13,6 +13,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from .. import compat
+from .strategy import enable_strategy
 
 _VIS_HOOKS = ('DetVisualizationHook', 'SegVisualizationHook', 'VisualizationHook')
 
@@ -27,28 +28,40 @@ def work_dir_for(cfg: Config, config_path: str, work_dir: str | None) -> str:
 
 
 def enable_amp(cfg: Config, dtype: str | None = None) -> None:
-    """Switch the config's optimizer wrapper to mixed precision (mmengine AmpOptimWrapper)."""
-    if not torch.cuda.is_available():
-        raise SystemExit('--amp needs a CUDA GPU: mmengine\'s AmpOptimWrapper (loss scaling, '
-                         'autocast) runs on cuda/npu/mlu/musa only')
+    """Switch the config's optimizer wrapper to mixed precision.
+
+    On a GPU: mmengine's ``AmpOptimWrapper`` (autocast, dynamic loss scaling), float16 unless
+    ``dtype`` says bfloat16. Without one: our :class:`AutocastOptimWrapper` in bfloat16, which
+    needs no loss scaling (mmengine's wrapper refuses to run on the CPU); float16 is refused
+    there, since CPU autocast does not support it.
+    """
     wrapper = cfg.optim_wrapper
-    if wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
+    kind = wrapper.get('type', 'OptimWrapper')
+    if kind in ('AmpOptimWrapper', 'AutocastOptimWrapper'):
         return
-    if wrapper.get('type', 'OptimWrapper') != 'OptimWrapper':
-        raise SystemExit(f"--amp: the config's optim_wrapper type is {wrapper.type!r}; "
-                         'only OptimWrapper can be switched to AmpOptimWrapper')
-    wrapper.type = 'AmpOptimWrapper'
-    wrapper.loss_scale = 'dynamic'
-    if dtype is not None:
-        wrapper.dtype = dtype
+    if kind != 'OptimWrapper':
+        raise SystemExit(f"--amp: the config's optim_wrapper type is {kind!r}; only "
+                         'OptimWrapper can be switched to mixed precision')
+    if torch.cuda.is_available():
+        wrapper.type = 'AmpOptimWrapper'
+        wrapper.loss_scale = 'dynamic'
+        if dtype is not None:
+            wrapper.dtype = dtype
+        return
+    if dtype not in (None, 'bfloat16'):
+        raise SystemExit(f'--amp-dtype {dtype}: without a CUDA GPU mixed precision runs in '
+                         'bfloat16 only (CPU autocast has no float16); use --amp-dtype bfloat16')
+    wrapper.type = 'AutocastOptimWrapper'
+    wrapper.dtype = 'bfloat16'
 
 
 def prepare_train_cfg(cfg: Config, *, launcher: str = 'none', work_dir: str,
                       resume: str | None = None, amp: bool = False, amp_dtype: str | None = None,
                       accumulative_counts: int | None = None,
-                      auto_scale_lr: bool = False) -> Config:
+                      auto_scale_lr: bool = False, strategy: str | None = None) -> Config:
     """Launcher, work dir, resume (``'auto'``: latest checkpoint in the work dir), mixed
-    precision, gradient accumulation and linear lr scaling."""
+    precision, gradient accumulation, linear lr scaling and a FlexibleRunner strategy
+    (``'fsdp'`` / ``'deepspeed'``, see :mod:`internimage_mm.apis.strategy`)."""
     cfg.launcher = launcher
     cfg.work_dir = work_dir
     if amp:
@@ -67,6 +80,8 @@ def prepare_train_cfg(cfg: Config, *, launcher: str = 'none', work_dir: str,
         if not osp.isfile(resume):
             raise SystemExit(f'--resume: checkpoint {resume} does not exist')
         cfg.resume, cfg.load_from = True, resume
+    if strategy is not None:  # last: it moves the optim wrapper's settings where needed
+        enable_strategy(cfg, strategy)
     return cfg
 
 
@@ -120,3 +135,16 @@ def build_runner(cfg: Config) -> Runner:
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)
+
+
+def shutdown_distributed() -> None:
+    """Destroy the default process group, if any, once the run is over.
+
+    mmengine leaves it to interpreter exit; gloo's threads are then torn down in an arbitrary
+    order, and after an FSDP run that aborted the process (``terminate called without an
+    active exception``, exit code -6) although training had finished and saved its checkpoint.
+    """
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

@@ -14,6 +14,19 @@ multiply-add = one FLOP). When the compiled operator is built it appears in the 
 unsupported op ``ops_dcnv3::dcnv3_forward`` and counts 0; when the pure-PyTorch path runs
 instead, its ``grid_sampler`` FLOPs inside DCNv3 modules are taken out again, so the core is
 counted exactly once, analytically, either way.
+
+Two conventions (``count_model(..., convention=...)``):
+
+* ``'mmengine'`` (default): every operator the jit trace sees and FlopAnalyzer has a rule for
+  (conv, linear, matmul/bmm/einsum, norms, upsampling, ...), whichever module it runs in.
+* ``'mmcv1'``: what the official mmcv 1.x ``get_model_complexity_info`` counted. That counter
+  hooks modules, and only modules whose *exact* type it knows (``nn.Conv*``, ``nn.Linear``,
+  norms, pooling, ``nn.Upsample`` and a few activations at one FLOP per output element): work
+  done in functional code (einsum mask predictions, the projections inside
+  ``nn.MultiheadAttention``, whose ``out_proj`` is a ``Linear`` *subclass*, deformable
+  sampling) is invisible to it. Here it is FlopAnalyzer's count restricted to those modules,
+  plus their activations. Use it to compare with paper numbers of heads built on attention
+  (Mask2Former, DINO); for the conv/linear models the two conventions agree closely.
 """
 from __future__ import annotations
 
@@ -31,7 +44,7 @@ from ..models.backbones.intern_image import InternImage
 from ..models.layers.dcnv3 import DCNv3
 
 __all__ = [
-    'ModelComplexity', 'count_model', 'dcnv3_flops', 'format_flops', 'format_params', 'pad_hw'
+    'CONVENTIONS', 'ModelComplexity', 'count_model', 'dcnv3_flops', 'format_flops', 'format_params', 'pad_hw'
 ]
 
 
@@ -41,6 +54,33 @@ def pad_hw(hw: Sequence[int], divisor: int = 32) -> tuple[int, int]:
     if divisor and divisor > 0:
         h, w = math.ceil(h / divisor) * divisor, math.ceil(w / divisor) * divisor
     return h, w
+
+
+#: the FLOPs conventions :func:`count_model` implements (see the module doc)
+CONVENTIONS = ('mmengine', 'mmcv1')
+
+#: activations mmcv 1.x counted at one FLOP per output element (exact types)
+_MMCV1_ACTIVATIONS = (nn.ReLU, nn.PReLU, nn.ELU, nn.LeakyReLU, nn.ReLU6)
+
+
+def _mmcv1_counted_types() -> frozenset[type]:
+    """The module types (matched exactly, as mmcv 1.x did) whose FLOPs mmcv 1.x counted."""
+    types = {
+        nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Linear,
+        nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm, nn.GroupNorm,
+        nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d, nn.LayerNorm, nn.Upsample,
+        nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
+        nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
+        nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, *_MMCV1_ACTIVATIONS
+    }
+    try:  # mmcv's empty-tensor-safe wrappers were in mmcv 1.x's table too
+        from mmcv.cnn.bricks import wrappers
+        types |= {getattr(wrappers, name) for name in (
+            'Conv2d', 'Conv3d', 'ConvTranspose2d', 'ConvTranspose3d', 'Linear', 'MaxPool2d',
+            'MaxPool3d') if hasattr(wrappers, name)}
+    except ImportError:
+        pass
+    return frozenset(types)
 
 
 def _internimages(backbone: nn.Module) -> list[InternImage]:
@@ -88,6 +128,7 @@ class ModelComplexity:
     dcnv3_flops: float
     input_shape: tuple[int, int, int]
     unsupported_ops: dict[str, int] = field(default_factory=dict)
+    convention: str = 'mmengine'
 
 
 class _TensorForward(nn.Module):
@@ -180,7 +221,8 @@ def count_model(model: nn.Module,
                 input_shape: Sequence[int],
                 size_divisor: int = 32,
                 data_samples: Any = None,
-                backbone: nn.Module | None = None) -> ModelComplexity:
+                backbone: nn.Module | None = None,
+                convention: str = 'mmengine') -> ModelComplexity:
     """Count the parameters and FLOPs of ``model`` on one input, the official way.
 
     Args:
@@ -195,6 +237,7 @@ def count_model(model: nn.Module,
             information.
         backbone: where to look for InternImage for the analytic DCNv3 term (default
             ``model.backbone`` when present, else ``model``).
+        convention: ``'mmengine'`` or ``'mmcv1'`` (see the module doc).
 
     Returns:
         A :class:`ModelComplexity`; ``flops`` includes the analytic DCNv3 term.
@@ -204,6 +247,8 @@ def count_model(model: nn.Module,
         shape = (3, ) + shape
     if len(shape) != 3:
         raise ValueError(f'input_shape must be (H, W) or (C, H, W), got {tuple(input_shape)}')
+    if convention not in CONVENTIONS:
+        raise ValueError(f'convention must be one of {CONVENTIONS}, got {convention!r}')
     hw = pad_hw(shape[1:], size_divisor)
     shape = (shape[0], *hw)
 
@@ -218,26 +263,53 @@ def count_model(model: nn.Module,
         data_samples = _dummy_data_samples(model, hw, 1)
     wrapper = _TensorForward(model, data_samples)
 
-    with torch.no_grad():
-        analyzer = FlopAnalyzer(wrapper, (inputs, ))
-        analyzer.unsupported_ops_warnings(False)
-        analyzer.uncalled_modules_warnings(False)
-        analyzer.tracer_warnings('none')
-        counted = float(analyzer.total())
-        # The pure-PyTorch DCNv3 path samples with grid_sample, which the counter would count:
-        # take it out so that the core is counted once, analytically, like the compiled op.
-        per_module = analyzer.by_module_and_operator()
-        for name, module in wrapper.named_modules():
-            if isinstance(module, DCNv3):
-                counted -= float(per_module.get(name, {}).get('grid_sampler', 0))
-        unsupported = dict(analyzer.unsupported_ops())
+    activations: list[int] = []
+    hooks = []
+    if convention == 'mmcv1':  # FlopAnalyzer has no rule for activations; mmcv 1.x had one
+        hooks = [m.register_forward_hook(lambda _m, _i, out: activations.append(out.numel()))
+                 for m in wrapper.modules() if type(m) in _MMCV1_ACTIVATIONS]
+    try:
+        with torch.no_grad():
+            analyzer = FlopAnalyzer(wrapper, (inputs, ))
+            analyzer.unsupported_ops_warnings(False)
+            analyzer.uncalled_modules_warnings(False)
+            analyzer.tracer_warnings('none')
+            counted = float(analyzer.total())
+            if convention == 'mmcv1':
+                counted = _mmcv1_total(wrapper, analyzer.by_module()) + float(sum(activations))
+            else:
+                # The pure-PyTorch DCNv3 path samples with grid_sample, which the counter would
+                # count: take it out so that the core is counted once, analytically, like the
+                # compiled op. (mmcv1 never counts it: grid_sample is functional.)
+                per_module = analyzer.by_module_and_operator()
+                for name, module in wrapper.named_modules():
+                    if isinstance(module, DCNv3):
+                        counted -= float(per_module.get(name, {}).get('grid_sampler', 0))
+            unsupported = dict(analyzer.unsupported_ops())
+    finally:
+        for hook in hooks:
+            hook.remove()
 
     if backbone is None:
         backbone = getattr(model, 'backbone', model)
     extra = dcnv3_flops(backbone, hw)
     return ModelComplexity(params=int(parameter_count(model)['']), flops=counted + extra,
                            counted_flops=counted, dcnv3_flops=extra, input_shape=shape,
-                           unsupported_ops=unsupported)
+                           unsupported_ops=unsupported, convention=convention)
+
+
+def _mmcv1_total(wrapper: nn.Module, by_module: dict[str, int]) -> float:
+    """FlopAnalyzer's FLOPs of the modules mmcv 1.x hooked: those of an exactly known type,
+    outermost only (a known type inside another, e.g. mmcv's Conv2d wrapper, is not counted
+    twice)."""
+    known = _mmcv1_counted_types()
+    total, counted_prefixes = 0.0, []
+    for name, module in wrapper.named_modules():
+        if type(module) not in known or any(name.startswith(p) for p in counted_prefixes):
+            continue
+        total += float(by_module.get(name, 0))
+        counted_prefixes.append(name + '.')
+    return total
 
 
 def format_params(num: int) -> str:

@@ -104,7 +104,13 @@ def test_config_official_settings(name, configs):
     cfg = _cfg(configs, name)
     e = expected(name)
     assert cfg.default_scope == 'mmdet'
-    assert cfg.custom_imports == dict(imports=['internimage_mm'], allow_failed_imports=False)
+    assert cfg.custom_imports == dict(imports=['internimage_mm', 'internimage_mm.datasets'],
+                                      allow_failed_imports=False)
+    # mmdet's CocoDataset with clear errors for bad paths / category ids (not silent skips)
+    for split in ('train', 'val', 'test'):
+        dataset = cfg[f'{split}_dataloader'].dataset
+        assert dataset.type == 'ValidatedCocoDataset', split
+        assert dataset.data_root == 'data/coco/', split
 
     backbone = cfg.model.backbone
     assert backbone.type == 'InternImage' and backbone.arch == e['variant']
@@ -388,3 +394,16 @@ def test_pretrained_init_cfg_loads_an_official_t_checkpoint(configs, tmp_path):
     report = backbone.pretrained_report
     assert sorted(report.missing) == sorted(gammas) and not report.unexpected
     assert report.ignored == ['head.weight']
+
+
+def test_paper_config_without_coco_names_the_missing_path(configs, tmp_path):
+    """A user who runs a paper config before downloading COCO gets the path, not a traceback
+    from ``open`` (and not an empty dataset)."""
+    from mmdet.registry import DATASETS
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet')
+    dataset = copy.deepcopy(_cfg(configs, 'mask-rcnn_internimage-t_fpn_1x_coco').val_dataloader
+                            .dataset)
+    dataset.data_root = str(tmp_path / 'coco') + '/'
+    with pytest.raises(FileNotFoundError, match=r"data_root .*coco/' does not exist"):
+        DATASETS.build(dataset)

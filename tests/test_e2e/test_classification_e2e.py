@@ -55,6 +55,19 @@ def test_resume_continues_from_the_last_checkpoint(data, tmp_path):
     assert (work / 'epoch_2.pth').is_file()
 
 
+def test_amp_and_accumulation_flags_on_cpu(data, tmp_path):
+    """``--amp`` without a GPU trains in bfloat16 autocast (AutocastOptimWrapper, no loss
+    scaling) and learns; ``--accumulative-counts`` steps the optimizer every N iterations."""
+    work = tmp_path / 'work'
+    out = run_tool('train.py', CONFIG, '--amp', '--accumulative-counts', 2, '--work-dir', work,
+                   '--cfg-options', *_root(data), 'train_cfg.max_epochs=8',
+                   'train_cfg.val_interval=8', cwd=tmp_path)
+    assert "type='AutocastOptimWrapper'" in out and 'accumulative_counts=2' in out
+    assert (work / 'epoch_8.pth').is_file()
+    top1 = metric(out, 'accuracy/top1')
+    assert top1 >= 50.0, f'top-1 {top1:.1f}% after bf16 training; chance is 25%'
+
+
 def test_bad_paths_give_clear_errors(tmp_path):
     import subprocess
     import sys

@@ -49,3 +49,34 @@ def test_incompatible_version_gives_clear_error(monkeypatch):
     monkeypatch.setattr(version, 'installed_version', lambda m: None)
     with pytest.raises(ImportError, match='needs mmengine .* not installed; run `make env`'):
         version.check_dependencies()
+
+
+def test_mmcv_cpu_kernels_take_bfloat16_after_the_patch():
+    """(e) mmcv's NMS and RoIAlign CPU kernels are float32-only; after the patch bfloat16
+    inputs give the float32 results (RoIAlign backward too), in the input's dtype."""
+    import torch
+    from mmcv.ops import RoIAlign, nms
+
+    from internimage_mm import compat
+    torch.manual_seed(0)
+    feats = torch.randn(1, 4, 16, 16).bfloat16()
+    rois = torch.tensor([[0, 1.0, 1.0, 9.0, 12.0], [0, 4.0, 2.0, 15.0, 8.0]])
+    boxes = torch.tensor([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30.]])
+    scores = torch.tensor([0.9, 0.8, 0.7])
+    compat.patch_mmcv_cpu_kernels()
+    assert not compat.patch_mmcv_cpu_kernels()  # idempotent
+
+    align = RoIAlign((4, 4), spatial_scale=1.0, sampling_ratio=2)
+    x16 = feats.clone().requires_grad_()
+    x32 = feats.float().requires_grad_()
+    out16, out32 = align(x16, rois.bfloat16()), align(x32, rois)
+    assert out16.dtype == torch.bfloat16
+    torch.testing.assert_close(out16.float(), out32, rtol=2e-2, atol=2e-2)
+    out16.float().sum().backward()
+    out32.sum().backward()
+    assert x16.grad.dtype == torch.bfloat16
+    torch.testing.assert_close(x16.grad.float(), x32.grad, rtol=2e-2, atol=2e-2)
+
+    dets16, keep16 = nms(boxes.bfloat16(), scores.bfloat16(), 0.5)
+    _, keep32 = nms(boxes, scores, 0.5)
+    assert keep16.tolist() == keep32.tolist() == [0, 2]

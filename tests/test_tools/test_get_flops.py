@@ -166,3 +166,55 @@ def test_two_stage_detectors_are_counted_like_the_official_forward_dummy():
     cls_scores, masks = outs[1:4], outs[4:]
     assert [c.shape[0] for c in cls_scores] == [1000] * 3
     assert [m.shape[0] for m in masks] == [100] * 3
+
+
+class _Mixed(torch.nn.Module):
+    """Modules mmcv 1.x counted (Conv2d, ReLU, Linear) beside work it did not see (a Linear
+    subclass, nn.MultiheadAttention, a functional einsum)."""
+
+    class _SubLinear(torch.nn.Linear):
+        pass
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)  # 8x8 output
+        self.relu = torch.nn.ReLU()
+        self.fc = torch.nn.Linear(8, 16)
+        self.sub = self._SubLinear(16, 16)
+        self.attn = torch.nn.MultiheadAttention(16, 2, batch_first=True)
+
+    def forward(self, x):
+        x = self.relu(self.conv(x)).flatten(2).transpose(1, 2)  # (1, 64, 8)
+        x = self.relu(self.fc(x))  # the ReLU runs twice: mmcv 1.x counted every call
+        x = self.sub(x)
+        x = self.attn(x, x, x, need_weights=False)[0]
+        return torch.einsum('bqc,bkc->bqk', x, x)
+
+
+def test_mmcv1_convention_counts_only_the_modules_mmcv1_hooked():
+    model = _Mixed()
+    conv = 8 * 8 * 8 * 3 * 9  # output elements x (C_in x 3 x 3) multiply-adds
+    relu = 8 * 64 + 64 * 16  # one per output element, both calls
+    fc = 64 * 8 * 16
+    old = count_model(model, (3, 8, 8), size_divisor=0, convention='mmcv1')
+    assert old.counted_flops == conv + relu + fc
+    assert old.dcnv3_flops == 0 and old.convention == 'mmcv1'
+    new = count_model(model, (3, 8, 8), size_divisor=0)
+    # mmengine also counts the Linear subclass and the einsum (in eval, torch runs the
+    # attention as one fused op, which neither convention counts).
+    assert new.counted_flops >= conv + fc + 64 * 16 * 16 + 64 * 64 * 16
+    with pytest.raises(ValueError, match='convention'):
+        count_model(model, (3, 8, 8), convention='fvcore')
+
+
+def test_mmcv1_convention_on_internimage_counts_like_the_default():
+    """The backbone is conv/linear/norm modules only: both conventions agree, and both leave
+    the DCNv3 core to the analytic term."""
+    arch = dict(channels=16, depths=(1, 1, 2, 1), groups=(1, 2, 4, 8))
+    for core_op in ('DCNv3', 'DCNv3_pytorch'):
+        torch.manual_seed(0)
+        net = InternImage(arch=arch, core_op=core_op)
+        old = count_model(net, (64, 64), convention='mmcv1')
+        new = count_model(net, (64, 64))
+        assert old.dcnv3_flops == new.dcnv3_flops > 0
+        assert abs(old.counted_flops - new.counted_flops) <= 0.01 * new.counted_flops, core_op

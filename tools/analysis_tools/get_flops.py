@@ -8,6 +8,10 @@ loss) is counted by mmengine's FlopAnalyzer (one multiply-add = one FLOP) on one
 padded to a multiple of ``--size-divisor``, and the official analytic cost of the DCNv3
 sampling cores is added (see :mod:`internimage_mm.utils.flops`).
 
+``--convention mmcv1`` counts like the official mmcv 1.x counter (only modules of the types it
+knew; no einsum, no functional attention, no deformable sampling): use it for the rows of heads
+built on attention (Mask2Former, DINO), whose paper FLOPs were counted that way.
+
 Default input (H x W): classification the config's test crop size; detection 800 x 1280;
 segmentation 512 x 2048 (the official scripts' defaults).
 """
@@ -38,6 +42,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help='input size: H W, or S for S x S (default: see the module doc)')
     parser.add_argument('--size-divisor', type=int, default=32,
                         help='pad H and W up to a multiple of this (0: no padding)')
+    parser.add_argument('--convention', choices=['mmengine', 'mmcv1'], default='mmengine',
+                        help='what is counted: every traced op with a FLOPs rule (mmengine), or '
+                        'only the module types the official mmcv 1.x counter hooked (mmcv1)')
     parser.add_argument('--device', default='cpu', help='device to build and run the model on')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of the config, key=value (mmengine syntax)')
@@ -98,22 +105,23 @@ def main(argv: Sequence[str] | None = None) -> dict:
         hw = TASKS[cfg.get('default_scope', 'mmpretrain')][2] or _crop_size(cfg) or (224, 224)
 
     start = time.perf_counter()
-    result = count_model(model, hw, size_divisor=args.size_divisor)
+    result = count_model(model, hw, size_divisor=args.size_divisor,
+                         convention=args.convention)
     elapsed = time.perf_counter() - start
     c, h, w = result.input_shape
 
     name = osp.splitext(osp.basename(args.config))[0]
     if (h, w) != tuple(hw):
         print(f'input {hw[0]}x{hw[1]} padded to {h}x{w} (size divisor {args.size_divisor})')
-    print(f'{task}: counted {format_flops(result.counted_flops)} + DCNv3 (analytic) '
-          f'{format_flops(result.dcnv3_flops)}; counting took {elapsed:.1f} s')
+    print(f'{task}: counted {format_flops(result.counted_flops)} ({args.convention} convention) '
+          f'+ DCNv3 (analytic) {format_flops(result.dcnv3_flops)}; counting took {elapsed:.1f} s')
     print('| config | params | FLOPs | input shape |')
     print('|---|---|---|---|')
     print(f'| {name} | {result.params:,} ({format_params(result.params)}) | '
           f'{format_flops(result.flops)} | {c}x{h}x{w} |')
     return dict(config=name, task=task, params=result.params, flops=result.flops,
                 counted_flops=result.counted_flops, dcnv3_flops=result.dcnv3_flops,
-                input_shape=result.input_shape)
+                input_shape=result.input_shape, convention=args.convention)
 
 
 if __name__ == '__main__':

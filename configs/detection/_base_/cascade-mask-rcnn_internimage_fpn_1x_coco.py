@@ -7,7 +7,10 @@
 # the three box heads replaced as in the official configs: 4 shared 3x3 convs (256, SyncBN) +
 # 1 shared fc (1024), class-specific regression of decoded boxes with GIoU loss (weight 10).
 _base_ = 'mmdet::cascade_rcnn/cascade-mask-rcnn_r50_fpn_1x_coco.py'
-custom_imports = dict(imports=['internimage_mm'], allow_failed_imports=False)
+# ValidatedCocoDataset (internimage_mm.datasets) is mmdet's CocoDataset with clear errors for a
+# missing path, a bad category id or image id, instead of silently skipped annotations.
+custom_imports = dict(imports=['internimage_mm', 'internimage_mm.datasets'],
+                      allow_failed_imports=False)
 
 model = dict(
     backbone=dict(
@@ -42,7 +45,9 @@ model = dict(
     ]))
 
 # 2 images per GPU x 8 GPUs.
-train_dataloader = dict(batch_size=2)
+train_dataloader = dict(batch_size=2, dataset=dict(type='ValidatedCocoDataset'))
+val_dataloader = dict(dataset=dict(type='ValidatedCocoDataset'))
+test_dataloader = dict(dataset=dict(type='ValidatedCocoDataset'))
 auto_scale_lr = dict(enable=False, base_batch_size=16)
 
 # AdamW lr 1e-4, wd 0.05; layer decay 0.94 (N = num_layers + 2: patch_embed gets 0.94^(N-1),

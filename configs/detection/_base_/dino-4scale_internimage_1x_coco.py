@@ -16,7 +16,10 @@
 # * linear warmup of 500 iterations (ratio 1e-3) before the step at epoch 11;
 # * classwise COCO bbox metric, best checkpoint kept, checkpoint every epoch (keep 3).
 _base_ = 'mmdet::dino/dino-4scale_r50_8xb2-12e_coco.py'
-custom_imports = dict(imports=['internimage_mm'], allow_failed_imports=False)
+# ValidatedCocoDataset (internimage_mm.datasets) is mmdet's CocoDataset with clear errors for a
+# missing path, a bad category id or image id, instead of silently skipped annotations.
+custom_imports = dict(imports=['internimage_mm', 'internimage_mm.datasets'],
+                      allow_failed_imports=False)
 
 model = dict(
     type='LegacyDINO',
@@ -65,7 +68,10 @@ train_pipeline = [
 # 2 images per GPU x 8 GPUs.
 train_dataloader = dict(
     batch_size=2,
-    dataset=dict(filter_cfg=dict(filter_empty_gt=True, min_size=32), pipeline=train_pipeline))
+    dataset=dict(type='ValidatedCocoDataset', filter_cfg=dict(filter_empty_gt=True, min_size=32),
+                 pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(type='ValidatedCocoDataset'))
+test_dataloader = dict(dataset=dict(type='ValidatedCocoDataset'))
 auto_scale_lr = dict(enable=False, base_batch_size=16)
 
 param_scheduler = [

@@ -6,7 +6,10 @@
 # bbox head, FCN mask head, train/test cfgs), and its 1x data/schedule are the official ones:
 # (1333, 800) + flip 0.5, 12 epochs, linear warmup 500 iters (ratio 1e-3), steps at [8, 11].
 _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
-custom_imports = dict(imports=['internimage_mm'], allow_failed_imports=False)
+# ValidatedCocoDataset (internimage_mm.datasets) is mmdet's CocoDataset with clear errors for a
+# missing path, a bad category id or image id, instead of silently skipped annotations.
+custom_imports = dict(imports=['internimage_mm', 'internimage_mm.datasets'],
+                      allow_failed_imports=False)
 
 model = dict(
     backbone=dict(
@@ -23,7 +26,9 @@ model = dict(
     neck=dict(type='FPN', out_channels=256, num_outs=5))
 
 # 2 images per GPU x 8 GPUs. --auto-scale-lr rescales lr by (total batch) / 16.
-train_dataloader = dict(batch_size=2)
+train_dataloader = dict(batch_size=2, dataset=dict(type='ValidatedCocoDataset'))
+val_dataloader = dict(dataset=dict(type='ValidatedCocoDataset'))
+test_dataloader = dict(dataset=dict(type='ValidatedCocoDataset'))
 auto_scale_lr = dict(enable=False, base_batch_size=16)
 
 # AdamW lr 1e-4, wd 0.05 with the official layer-decay constructor at rate 1.0: every lr is

@@ -1,4 +1,5 @@
-"""Optimizer wrapper constructors (registered in mmengine's root ``OPTIM_WRAPPER_CONSTRUCTORS``)."""
+"""Optimizer wrappers and their constructors (registered in mmengine's root registries)."""
+from .autocast_optim_wrapper import AutocastOptimWrapper
 from .layer_decay_optim_wrapper_constructor import InternImageLayerDecayOptimizerConstructor
 
-__all__ = ['InternImageLayerDecayOptimizerConstructor']
+__all__ = ['AutocastOptimWrapper', 'InternImageLayerDecayOptimizerConstructor']

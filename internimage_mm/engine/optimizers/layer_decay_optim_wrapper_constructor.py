@@ -35,6 +35,9 @@ _M2F_EMBED_PREFIXES = tuple(f'decode_head.{n}' for n in (
     'mask_embed', 'cls_embed', 'level_embed', 'query_embed', 'query_feat'))
 # backbone.levels.{stage}.{part}[.{index}]...
 _DET_LEVEL_RE = re.compile(r'^backbone\.levels\.(\d+)\.([^.]+)(?:\.(\d+))?')
+# Inserted into parameter names by FSDP (use_orig_params), torch's checkpoint_wrapper and
+# torch.compile; the rules apply to the model's own names.
+_WRAPPER_PREFIX_RE = re.compile(r'(_fsdp_wrapped_module|_checkpoint_wrapped_module|_orig_mod)\.')
 # Classification names with or without the `backbone.` prefix (mmpretrain ImageClassifier or a
 # bare backbone).
 _CLS_LEVEL_RE = re.compile(r'^(?:backbone\.)?levels\.(\d+)\.([^.]+)(?:\.(\d+))?')
@@ -296,6 +299,8 @@ class InternImageLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
         per_layer: dict[int, int] = defaultdict(int)
         no_decay = offset_scaled = custom = skipped = 0
         for name, param in module.named_parameters(prefix=prefix):
+            # FSDP / activation-checkpoint wrappers insert these between the real names
+            name = _WRAPPER_PREFIX_RE.sub('', name)
             if not param.requires_grad:
                 skipped += 1
                 continue

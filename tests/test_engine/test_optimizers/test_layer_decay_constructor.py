@@ -345,3 +345,21 @@ def test_build_through_openmmlab_scopes(model, scope):
         for k in ('lr', 'weight_decay', 'layer_id', 'lr_scale'):
             assert g[k] == expected[name][k], (name, k)
     assert optim_wrapper.get_lr()['lr'][0] == pytest.approx(LR * R**6)
+
+
+def test_names_inside_fsdp_and_checkpoint_wrappers(model):
+    """FSDP (use_orig_params) and torch's checkpoint_wrapper insert ``_fsdp_wrapped_module.``
+    / ``_checkpoint_wrapped_module.`` into parameter names: the rules see the model's names."""
+
+    class Wrap(nn.Module):
+        def __init__(self, inner: nn.Module, attr: str) -> None:
+            super().__init__()
+            setattr(self, attr, inner)
+
+    wrapped = Wrap(FakeDetector(), '_fsdp_wrapped_module')
+    blocks = wrapped._fsdp_wrapped_module.backbone.levels[2].blocks
+    blocks[1] = Wrap(Wrap(blocks[1], '_checkpoint_wrapped_module'), '_fsdp_wrapped_module')
+    groups = build(wrapped)
+    for name, layer_id in DET_IDS.items():
+        assert groups[name]['layer_id'] == layer_id, name
+    assert len(groups) == len(build(model))

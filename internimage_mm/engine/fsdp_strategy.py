@@ -1,0 +1,45 @@
+"""mmengine's FSDP strategy with gradient-norm clipping over the whole (sharded) model."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from mmengine._strategy import FSDPStrategy
+from mmengine.optim import BaseOptimWrapper, OptimWrapper, OptimWrapperDict
+from mmengine.registry import STRATEGIES
+
+
+@STRATEGIES.register_module()
+class InternImageFSDPStrategy(FSDPStrategy):
+    """:class:`mmengine._strategy.FSDPStrategy` whose ``clip_grad`` by norm clips globally.
+
+    Clipping by norm rescales every gradient by ``min(1, max_norm / ||g||)`` with ``||g||``
+    the norm of *all* gradients. Under FSDP each rank holds only its shard of ``g``, and
+    mmengine's :class:`~mmengine.optim.OptimWrapper` calls ``torch.nn.utils.clip_grad_norm_``
+    on the local shard: every rank then clips with a different ``||g_shard||`` and the
+    model silently diverges from the single-process/DDP result whenever clipping is active
+    (DINO clips at 0.1, so it always is). Here the optimizer wrappers clip through the root
+    FSDP module's ``clip_grad_norm_``, which all-reduces the shard norms first: the update
+    is the same as DDP's. Everything else is mmengine's strategy.
+    """
+
+    def build_optim_wrapper(self, optim_wrapper: Any,
+                            model: torch.nn.Module | None = None) -> BaseOptimWrapper:
+        built = super().build_optim_wrapper(optim_wrapper, model)
+        root = model if model is not None else getattr(self, 'model', None)
+        wrappers = built.values() if isinstance(built, OptimWrapperDict) else [built]
+        for wrapper in wrappers:
+            if isinstance(wrapper, OptimWrapper) and getattr(wrapper, 'grad_name',
+                                                             None) == 'grad_norm':
+                wrapper.clip_func = _global_clip_grad_norm(root)
+        return built
+
+
+def _global_clip_grad_norm(root: torch.nn.Module):
+    """``clip_grad_norm_(params, max_norm, norm_type)`` over every rank's shards of ``root``
+    (the parameters the optimizer wrapper passes are this rank's shards, i.e. the same set)."""
+
+    def clip(_params, max_norm: float, norm_type: float = 2.0, **_kwargs) -> torch.Tensor:
+        return root.clip_grad_norm_(max_norm, norm_type)
+
+    return clip
