@@ -20,7 +20,12 @@ class InternImageFSDPStrategy(FSDPStrategy):
     model silently diverges from the single-process/DDP result whenever clipping is active
     (DINO clips at 0.1, so it always is). Here the optimizer wrappers clip through the root
     FSDP module's ``clip_grad_norm_``, which all-reduces the shard norms first: the update
-    is the same as DDP's. Everything else is mmengine's strategy.
+    is the same as DDP's.
+
+    It also fixes resuming: mmengine calls ``FSDP.optim_state_dict_to_load`` with the
+    argument order of torch < 2.1 (state dict, model, optimizer), which torch 2.13 rejects
+    (``unhashable type: 'dict'``) when ``--resume`` loads the optimizer state. Everything
+    else is mmengine's strategy.
     """
 
     def build_optim_wrapper(self, optim_wrapper: Any,
@@ -33,6 +38,18 @@ class InternImageFSDPStrategy(FSDPStrategy):
                                                              None) == 'grad_norm':
                 wrapper.clip_func = _global_clip_grad_norm(root)
         return built
+
+
+    def load_optim_state_dict(self, state_dict: dict) -> None:
+        """Load a saved (full or local) optimizer state into the sharded optimizer."""
+        from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+        state_dict = dict(state_dict)
+        # keys of the optimizer wrapper (AmpOptimWrapper's loss scaler, ...), not torch's
+        extra = {k: state_dict.pop(k) for k in list(state_dict)
+                 if k not in ('state', 'param_groups')}
+        optim_state = FSDP.optim_state_dict_to_load(
+            model=self.model, optim=self.optim_wrapper.optimizer, optim_state_dict=state_dict)
+        self.optim_wrapper.load_state_dict({**optim_state, **extra})
 
 
 def _global_clip_grad_norm(root: torch.nn.Module):
