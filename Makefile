@@ -2,7 +2,7 @@
 #   make test        environment (first run ~25 min here, then seconds) + the CI test suite
 #   make test-slow   learning runs (marked `slow`)
 #   make bench-op    DCNv3 operator benchmark
-#   make demo        synthetic COCO -> Mask R-CNN + tiny InternImage on the CPU (~10 min) -> COCO
+#   make demo        synthetic COCO -> Mask R-CNN + tiny InternImage on the CPU (~4.5 min) -> COCO
 #                    metrics and drawn predictions in work_dirs/demo
 # The environment lives in .venv. Every install is constrained by requirements/constraints.txt,
 # and torch is installed first from its pinned CPU wheel, so pip never resolves a CUDA torch.
