@@ -138,8 +138,9 @@ _LOW_PRECISION = (torch.bfloat16, torch.float16)
 
 class _Float32CpuKernels:
     """(e) Proxy of mmcv's ``_ext`` module: the listed kernels run in float32 when a CPU
-    argument is bfloat16/float16 (every floating CPU argument is upcast, since the kernels
-    also need one dtype); in-place outputs get the float32 results back in their own dtype."""
+    argument is bfloat16/float16 (those arguments are upcast, so that they also match the
+    float32 ones autocast leaves, e.g. RoIs); in-place outputs get the float32 results back in
+    their own dtype. RoIAlign's max mode is refused (its argmax outputs are coordinates)."""
 
     def __init__(self, ext: Any, kernels: dict[str, tuple[int, ...]]) -> None:
         self._ext, self._kernels = ext, kernels
@@ -155,9 +156,16 @@ class _Float32CpuKernels:
                        and a.dtype in _LOW_PRECISION for a in (*args, *kwargs.values())):
                 return fn(*args, **kwargs)
 
+            if name == 'roi_align_forward' and kwargs.get('pool_mode') == 0:
+                # max mode stores sample coordinates in low-precision argmax tensors, which the
+                # backward would read back rounded
+                raise RuntimeError("mmcv RoIAlign pool_mode='max' does not support bfloat16/"
+                                   "float16 CPU tensors; use pool_mode='avg' (mmdet's default)"
+                                   ' or train without --amp')
+
             def up(a: Any) -> Any:
                 if (isinstance(a, torch.Tensor) and a.device.type == 'cpu'
-                        and a.is_floating_point() and a.dtype != torch.float32):
+                        and a.dtype in _LOW_PRECISION):
                     return a.float()
                 return a
 

@@ -58,10 +58,11 @@ def fsdp_strategy(cpu: bool) -> dict:
 def deepspeed_strategy() -> dict:
     """mmengine ``DeepSpeedStrategy`` settings: ZeRO stage 3 (parameters, gradients and
     optimizer states sharded), bf16, gradient clipping left to the config's optim wrapper."""
+    # DeepSpeed keeps the model in bf16/fp16: the preprocessed images must be cast too.
     return dict(type='DeepSpeedStrategy', bf16=dict(enabled=True),
                 zero_optimization=dict(stage=3, overlap_comm=True, contiguous_gradients=True,
                                        stage3_gather_16bit_weights_on_model_save=True),
-                gradient_clipping=0.0, inputs_to_half=None)
+                gradient_clipping=0.0, inputs_to_half=['inputs'])
 
 
 def enable_strategy(cfg: Config, strategy: str) -> None:
@@ -93,13 +94,21 @@ def enable_strategy(cfg: Config, strategy: str) -> None:
                          f'{wrapper.type!r}; only OptimWrapper/AmpOptimWrapper can be switched')
     ds = deepspeed_strategy()
     # DeepSpeed's engine clips, accumulates and casts: move those settings over to it.
-    if wrapper.get('clip_grad'):
-        ds['gradient_clipping'] = float(wrapper.clip_grad.get('max_norm', 0.0))
+    clip = wrapper.get('clip_grad')
+    if clip:
+        if (clip.get('type', 'norm') != 'norm' or float(clip.get('norm_type', 2)) != 2.0
+                or 'max_norm' not in clip):
+            raise SystemExit(f'--strategy deepspeed: clip_grad={dict(clip)} cannot be moved to '
+                             'DeepSpeed, which clips by the 2-norm only (max_norm)')
+        ds['gradient_clipping'] = float(clip.max_norm)
     if wrapper.get('accumulative_counts'):
         ds['gradient_accumulation_steps'] = int(wrapper.accumulative_counts)
     if wrapper.get('type') == 'AmpOptimWrapper' and wrapper.get('dtype') in (None, 'float16'):
         ds.pop('bf16')
-        ds['fp16'] = dict(enabled=True, loss_scale=0)  # 0: dynamic loss scaling
+        scale = wrapper.get('loss_scale', 'dynamic')
+        # DeepSpeed: loss_scale 0 is dynamic scaling, a number a static scale
+        ds['fp16'] = dict(enabled=True,
+                          loss_scale=float(scale) if isinstance(scale, (int, float)) else 0)
     cfg.strategy = _merged(ds, cfg.get('strategy'))
     wrapper.type = 'DeepSpeedOptimWrapper'
     for key in ('clip_grad', 'loss_scale', 'dtype', 'accumulative_counts'):

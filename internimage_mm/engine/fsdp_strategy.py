@@ -33,10 +33,14 @@ class InternImageFSDPStrategy(FSDPStrategy):
         built = super().build_optim_wrapper(optim_wrapper, model)
         root = model if model is not None else getattr(self, 'model', None)
         wrappers = built.values() if isinstance(built, OptimWrapperDict) else [built]
-        for wrapper in wrappers:
-            if isinstance(wrapper, OptimWrapper) and getattr(wrapper, 'grad_name',
-                                                             None) == 'grad_norm':
-                wrapper.clip_func = _global_clip_grad_norm(root)
+        clipping = [w for w in wrappers if isinstance(w, OptimWrapper)
+                    and getattr(w, 'grad_name', None) == 'grad_norm']
+        if clipping and (root is None or isinstance(built, OptimWrapperDict)):
+            # FSDP clips the whole root module: one optimizer over one model only
+            raise ValueError(f'{type(self).__name__}: clip_grad by norm needs a single optim '
+                             'wrapper over the FSDP-wrapped model')
+        for wrapper in clipping:
+            wrapper.clip_func = _global_clip_grad_norm(root)
         return built
 
 
@@ -56,7 +60,12 @@ def _global_clip_grad_norm(root: torch.nn.Module):
     """``clip_grad_norm_(params, max_norm, norm_type)`` over every rank's shards of ``root``
     (the parameters the optimizer wrapper passes are this rank's shards, i.e. the same set)."""
 
-    def clip(_params, max_norm: float, norm_type: float = 2.0, **_kwargs) -> torch.Tensor:
-        return root.clip_grad_norm_(max_norm, norm_type)
+    def clip(_params, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False,
+             **_kwargs) -> torch.Tensor:
+        norm = root.clip_grad_norm_(max_norm, norm_type)
+        if error_if_nonfinite and not torch.isfinite(norm):
+            raise RuntimeError(f'The total norm of order {norm_type} of the gradients is '
+                               f'non-finite ({norm.item()}), so it cannot be clipped')
+        return norm
 
     return clip

@@ -19,14 +19,17 @@ Two conventions (``count_model(..., convention=...)``):
 
 * ``'mmengine'`` (default): every operator the jit trace sees and FlopAnalyzer has a rule for
   (conv, linear, matmul/bmm/einsum, norms, upsampling, ...), whichever module it runs in.
-* ``'mmcv1'``: what the official mmcv 1.x ``get_model_complexity_info`` counted. That counter
-  hooks modules, and only modules whose *exact* type it knows (``nn.Conv*``, ``nn.Linear``,
-  norms, pooling, ``nn.Upsample`` and a few activations at one FLOP per output element): work
-  done in functional code (einsum mask predictions, the projections inside
-  ``nn.MultiheadAttention``, whose ``out_proj`` is a ``Linear`` *subclass*, deformable
-  sampling) is invisible to it. Here it is FlopAnalyzer's count restricted to those modules,
-  plus their activations. Use it to compare with paper numbers of heads built on attention
-  (Mask2Former, DINO); for the conv/linear models the two conventions agree closely.
+* ``'mmcv1'``: what the official mmcv 1.x ``get_model_complexity_info`` counted, as closely
+  as FlopAnalyzer allows. That counter hooks modules, and only modules whose *exact* type is
+  in its table (``nn.Conv*``, ``nn.Linear``, norms, pooling, ``nn.Upsample`` and a few
+  activations at one FLOP per output element): work done in functional code (einsum mask
+  predictions, the projections inside ``nn.MultiheadAttention``, whose ``out_proj`` is a
+  ``Linear`` *subclass*, deformable sampling) is invisible to it. Here: FlopAnalyzer's count
+  restricted to the modules of that table, plus what mmcv 1.x added on top (the activations,
+  and one FLOP per output element for a convolution's bias). Norms, pooling and upsampling
+  keep FlopAnalyzer's formulas (mmcv's differ by small factors; these layers are a fraction
+  of a percent of the models here). Use it to compare with paper numbers of heads built on
+  attention (Mask2Former); for the conv/linear models the two conventions agree closely.
 """
 from __future__ import annotations
 
@@ -44,7 +47,8 @@ from ..models.backbones.intern_image import InternImage
 from ..models.layers.dcnv3 import DCNv3
 
 __all__ = [
-    'CONVENTIONS', 'ModelComplexity', 'count_model', 'dcnv3_flops', 'format_flops', 'format_params', 'pad_hw'
+    'CONVENTIONS', 'ModelComplexity', 'count_model', 'dcnv3_flops', 'format_flops',
+    'format_params', 'pad_hw'
 ]
 
 
@@ -63,24 +67,31 @@ CONVENTIONS = ('mmengine', 'mmcv1')
 _MMCV1_ACTIVATIONS = (nn.ReLU, nn.PReLU, nn.ELU, nn.LeakyReLU, nn.ReLU6)
 
 
+def _mmcv1_wrappers(*names: str) -> set[type]:
+    """mmcv's empty-tensor-safe wrappers of these names (in mmcv 1.x's table too)."""
+    try:
+        from mmcv.cnn.bricks import wrappers
+    except ImportError:
+        return set()
+    return {getattr(wrappers, n) for n in names if hasattr(wrappers, n)}
+
+
+def _mmcv1_conv_types() -> frozenset[type]:
+    """Convolutions in mmcv 1.x's table: a bias adds one FLOP per output element there."""
+    return frozenset({nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d,
+                      *_mmcv1_wrappers('Conv2d', 'Conv3d', 'ConvTranspose2d')})
+
+
 def _mmcv1_counted_types() -> frozenset[type]:
     """The module types (matched exactly, as mmcv 1.x did) whose FLOPs mmcv 1.x counted."""
-    types = {
-        nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Linear,
-        nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm, nn.GroupNorm,
+    return _mmcv1_conv_types() | {
+        nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.GroupNorm,
         nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d, nn.LayerNorm, nn.Upsample,
         nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
         nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
-        nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, *_MMCV1_ACTIVATIONS
+        nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, *_MMCV1_ACTIVATIONS,
+        *_mmcv1_wrappers('Linear', 'MaxPool2d', 'MaxPool3d')
     }
-    try:  # mmcv's empty-tensor-safe wrappers were in mmcv 1.x's table too
-        from mmcv.cnn.bricks import wrappers
-        types |= {getattr(wrappers, name) for name in (
-            'Conv2d', 'Conv3d', 'ConvTranspose2d', 'ConvTranspose3d', 'Linear', 'MaxPool2d',
-            'MaxPool3d') if hasattr(wrappers, name)}
-    except ImportError:
-        pass
-    return frozenset(types)
 
 
 def _internimages(backbone: nn.Module) -> list[InternImage]:
@@ -265,9 +276,11 @@ def count_model(model: nn.Module,
 
     activations: list[int] = []
     hooks = []
-    if convention == 'mmcv1':  # FlopAnalyzer has no rule for activations; mmcv 1.x had one
+    if convention == 'mmcv1':  # mmcv 1.x's terms FlopAnalyzer has no rule for
+        convs = _mmcv1_conv_types()
         hooks = [m.register_forward_hook(lambda _m, _i, out: activations.append(out.numel()))
-                 for m in wrapper.modules() if type(m) in _MMCV1_ACTIVATIONS]
+                 for m in wrapper.modules()
+                 if type(m) in _MMCV1_ACTIVATIONS or (type(m) in convs and m.bias is not None)]
     try:
         with torch.no_grad():
             analyzer = FlopAnalyzer(wrapper, (inputs, ))

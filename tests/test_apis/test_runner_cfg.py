@@ -119,3 +119,14 @@ def test_deepspeed_settings_move_from_the_optim_wrapper(cfg, monkeypatch):
     assert cfg.optim_wrapper.type == 'DeepSpeedOptimWrapper'
     assert 'clip_grad' not in cfg.optim_wrapper and 'accumulative_counts' not in cfg.optim_wrapper
     assert cfg.optim_wrapper.optimizer.type == 'AdamW'
+    assert s.inputs_to_half == ['inputs']  # the model is bf16 in DeepSpeed: cast the images
+
+
+def test_deepspeed_refuses_clipping_it_cannot_do(cfg, monkeypatch):
+    from internimage_mm.apis import strategy
+    monkeypatch.setattr(strategy.importlib.util, 'find_spec', lambda name: object())
+    monkeypatch.setattr(strategy.torch.cuda, 'is_available', lambda: True)
+    cfg.launcher = 'pytorch'
+    cfg.optim_wrapper.clip_grad = dict(type='value', clip_value=1.0)
+    with pytest.raises(SystemExit, match='clips by the 2-norm only'):
+        strategy.enable_strategy(cfg, 'deepspeed')

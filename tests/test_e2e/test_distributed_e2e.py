@@ -98,9 +98,10 @@ def test_fsdp_train_matches_ddp(data, tmp_path):
     """``--strategy fsdp`` (mmengine's FlexibleRunner, torch FSDP on 2 gloo CPU processes, one
     unit per InternImage block, activation checkpointing on) trains like DDP: the same loss and
     global gradient norm each logged iteration (clipping at 0.5 is active, so a per-shard
-    norm would differ), the layer-decay constructor sees the model's names, and the final
-    weights agree. The checkpoint is a full state dict that plain tools/test.py loads and
-    scores as the run's own validation did."""
+    norm would differ), the layer-decay constructor builds the same groups (names, lr scales,
+    weight decay) from FSDP's flat shards, and the final weights agree. The checkpoint is a
+    full state dict that plain tools/test.py loads and scores as the run's own validation
+    did."""
     opts = _options(data, [
         'train_cfg.max_epochs=2', 'train_cfg.val_interval=2', 'randomness.seed=0',
         'default_hooks.logger.interval=1', 'optim_wrapper.clip_grad.max_norm=0.5',
@@ -113,7 +114,19 @@ def test_fsdp_train_matches_ddp(data, tmp_path):
     _, fsdp = _run(['bash', REPO / 'tools/dist_train.sh', CONFIG, 2, '--work-dir',
                     tmp_path / 'fsdp', '--strategy', 'fsdp', *opts,
                     'model.backbone.with_cp=True'], cwd=tmp_path)
-    assert "type='InternImageFSDPStrategy'" in fsdp and 'layer_decay_rate=0.8' in fsdp
+    assert "type='InternImageFSDPStrategy'" in fsdp
+
+    def groups(out):  # the constructor's summary: lr scale per layer id, weight-decay-free count
+        m = re.search(r'InternImageLayerDecayOptimizerConstructor: rule=(.*?)custom_keys', out,
+                      re.S)
+        assert m, out[-3000:]
+        return re.sub(r'\n\S+ - mmengine - INFO - ', '\n', m.group(1))
+
+    # FSDP shows each rank a flat 1-D shard of every weight: the groups (weight decay too)
+    # must still be those of the unwrapped model
+    assert groups(fsdp) == groups(ddp)
+    total = int(re.search(r'(\d+) trainable parameter tensors', groups(ddp)).group(1))
+    assert int(re.search(r'weight decay 0: (\d+)', groups(ddp)).group(1)) < total
 
     def logged(out, key):
         return [float(v) for v in re.findall(rf'Epoch\(train\).* {key}: ([0-9.]+)', out)]

@@ -194,10 +194,11 @@ class _Mixed(torch.nn.Module):
 def test_mmcv1_convention_counts_only_the_modules_mmcv1_hooked():
     model = _Mixed()
     conv = 8 * 8 * 8 * 3 * 9  # output elements x (C_in x 3 x 3) multiply-adds
+    bias = 8 * 8 * 8  # mmcv 1.x: one per output element of a convolution with bias
     relu = 8 * 64 + 64 * 16  # one per output element, both calls
-    fc = 64 * 8 * 16
+    fc = 64 * 8 * 16  # no bias term for Linear in mmcv 1.x
     old = count_model(model, (3, 8, 8), size_divisor=0, convention='mmcv1')
-    assert old.counted_flops == conv + relu + fc
+    assert old.counted_flops == conv + bias + relu + fc
     assert old.dcnv3_flops == 0 and old.convention == 'mmcv1'
     new = count_model(model, (3, 8, 8), size_divisor=0)
     # mmengine also counts the Linear subclass and the einsum (in eval, torch runs the

@@ -45,6 +45,21 @@ _CLS_STEM_RE = re.compile(r'^(?:backbone\.)?patch_embed\.')
 _DET_NO_DECAY_KEYS = ('norm', 'relative_position', 'sampling_offsets')
 
 
+def _original_ndims(model: nn.Module) -> dict[str, int]:
+    """``{name: ndim}`` of the parameters inside FSDP units (``use_orig_params``), whose
+    ``param.ndim`` is 1 on every rank (each holds a flat 1-D slice of the weight), with names
+    relative to the model FSDP wraps and without wrapper prefixes. Empty without FSDP."""
+    ndims: dict[str, int] = {}
+    for prefix, sub in model.named_modules():
+        flat = getattr(sub, '_flat_param', None)
+        if flat is None or not hasattr(flat, '_fqns') or not hasattr(flat, '_shapes'):
+            continue
+        for fqn, shape in zip(flat._fqns, flat._shapes):
+            name = _WRAPPER_PREFIX_RE.sub('', f'{prefix}.{fqn}' if prefix else fqn)
+            ndims[name] = len(shape)
+    return ndims
+
+
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
 class InternImageLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
     r"""Layer-wise lr decay for InternImage: one parameter group per parameter.
@@ -284,8 +299,14 @@ class InternImageLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
         """Layer-decay scale of ``layer_id``: ``r ** (max_layer_id - layer_id)``."""
         return self.decay_rate**(self.max_layer_id - layer_id)
 
+    def __call__(self, model: nn.Module) -> Any:
+        # Before mmengine unwraps the model: FSDP's root unit holds the stem/neck/head shapes.
+        self._orig_ndims = _original_ndims(model)
+        return super().__call__(model)
+
     def _no_weight_decay(self, name: str, param: nn.Parameter) -> bool:
-        if param.ndim == 1 or name.endswith('.bias'):
+        ndim = getattr(self, '_orig_ndims', {}).get(name, param.ndim)
+        if ndim == 1 or name.endswith('.bias'):
             return True
         return self.decay_rule == 'detection' and any(k in name for k in _DET_NO_DECAY_KEYS)
 
