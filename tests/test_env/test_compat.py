@@ -77,6 +77,13 @@ def test_mmcv_cpu_kernels_take_bfloat16_after_the_patch():
     assert x16.grad.dtype == torch.bfloat16
     torch.testing.assert_close(x16.grad.float(), x32.grad, rtol=2e-2, atol=2e-2)
 
+    # max mode would keep rounded sample coordinates for its backward: refused by name
+    with pytest.raises(RuntimeError, match="pool_mode='max'"):
+        RoIAlign((4, 4), 1.0, 2, pool_mode='max')(feats, rois.bfloat16())
+    # float64 stays float64 (only bfloat16/float16 are routed through float32)
+    out64 = align(feats.double(), rois.double())
+    assert out64.dtype == torch.float64
+
     dets16, keep16 = nms(boxes.bfloat16(), scores.bfloat16(), 0.5)
     _, keep32 = nms(boxes, scores, 0.5)
     assert keep16.tolist() == keep32.tolist() == [0, 2]
