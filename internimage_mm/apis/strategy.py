@@ -57,7 +57,8 @@ def fsdp_strategy(cpu: bool) -> dict:
 
 def deepspeed_strategy() -> dict:
     """mmengine ``DeepSpeedStrategy`` settings: ZeRO stage 3 (parameters, gradients and
-    optimizer states sharded), bf16, gradient clipping left to the config's optim wrapper."""
+    optimizer states sharded), bf16, no clipping (:func:`enable_strategy` moves the config's
+    ``clip_grad`` and ``accumulative_counts`` here, since DeepSpeed's engine does both)."""
     # DeepSpeed keeps the model in bf16/fp16: the preprocessed images must be cast too.
     return dict(type='DeepSpeedStrategy', bf16=dict(enabled=True),
                 zero_optimization=dict(stage=3, overlap_comm=True, contiguous_gradients=True,
