@@ -40,7 +40,9 @@ def main() -> None:
     prepare_test_cfg(cfg, args.checkpoint, launcher=args.launcher, out=args.out,
                      show_dir=args.show_dir, tta=args.tta,
                      work_dir=work_dir_for(cfg, args.config, args.work_dir))
-    build_runner(cfg).test()
+    runner = build_runner(cfg)
+    runner.test()
+    del runner  # before the process group goes
     shutdown_distributed()
 
 

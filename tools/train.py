@@ -60,7 +60,9 @@ def main() -> None:
                       amp_dtype=args.amp_dtype, accumulative_counts=args.accumulative_counts,
                       auto_scale_lr=args.auto_scale_lr, strategy=args.strategy,
                       work_dir=work_dir_for(cfg, args.config, args.work_dir))
-    build_runner(cfg).train()
+    runner = build_runner(cfg)
+    runner.train()
+    del runner  # before the process group goes
     shutdown_distributed()
 
 

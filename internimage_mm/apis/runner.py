@@ -143,8 +143,12 @@ def shutdown_distributed() -> None:
     mmengine leaves it to interpreter exit; gloo's threads are then torn down in an arbitrary
     order, and after an FSDP run that aborted the process (``terminate called without an
     active exception``, exit code -6) although training had finished and saved its checkpoint.
+    Callers drop their runner before calling this.
     """
+    import gc
+
     import torch.distributed as dist
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
+        gc.collect()  # a dropped runner's DDP/FSDP wrappers release the group's users first
         dist.destroy_process_group()
