@@ -5,13 +5,25 @@ Markers: ``gpu`` (needs CUDA; skipped without one), ``slow`` (learning runs; exc
 """
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / 'shared'
+
+
+def load_tool(relpath: str) -> ModuleType:
+    """A script under ``tools/`` (e.g. ``'analysis_tools/get_flops.py'``) imported as a module,
+    so that tests call its ``main``/functions in-process."""
+    path = REPO / 'tools' / relpath
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def pytest_collection_modifyitems(config, items):

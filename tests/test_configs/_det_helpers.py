@@ -13,6 +13,8 @@ from mmengine.registry import init_default_scope
 
 import internimage_mm  # noqa: F401  (registers the modules)
 
+from ._tiny import TINY_BACKBONE, TINY_WIDTHS, shrink_optim_cfg  # noqa: F401
+
 REPO = Path(__file__).resolve().parents[2]
 DET_CONFIGS = REPO / 'configs' / 'detection'
 
@@ -21,8 +23,6 @@ CONFIG_NAMES = tuple(sorted(
     p.stem for p in DET_CONFIGS.glob('*.py') if not p.stem.endswith('_synthetic')))
 
 # A tiny backbone: stage widths 16/32/64/128 with 16-channel DCNv3 groups, 5 blocks.
-TINY_BACKBONE = dict(channels=16, depths=[1, 1, 2, 1], groups=[1, 2, 4, 8])
-TINY_WIDTHS = [16, 32, 64, 128]
 
 
 def load_config(name: str) -> Config:
@@ -54,16 +54,6 @@ def shrink_model_cfg(model_cfg: ConfigDict, num_queries: int = 30, num_dn_querie
     for stage in (rcnn if isinstance(rcnn, list) else [rcnn] if rcnn else []):
         stage.sampler.num = rcnn_samples
     return model
-
-
-def shrink_optim_cfg(optim_cfg: ConfigDict) -> ConfigDict:
-    """The optimizer config with the layer-decay depths of TINY_BACKBONE."""
-    optim_cfg = copy.deepcopy(optim_cfg)
-    paramwise = optim_cfg.get('paramwise_cfg', {})
-    if 'depths' in paramwise:
-        paramwise.depths = list(TINY_BACKBONE['depths'])
-        paramwise.num_layers = sum(TINY_BACKBONE['depths'])
-    return optim_cfg
 
 
 def build_model(model_cfg: ConfigDict, scope: str = 'mmdet'):

@@ -12,6 +12,8 @@ from mmengine.registry import init_default_scope
 
 import internimage_mm  # noqa: F401  (registers the modules)
 
+from ._tiny import TINY_BACKBONE, TINY_WIDTHS, shrink_optim_cfg  # noqa: F401
+
 REPO = Path(__file__).resolve().parents[2]
 SEG_CONFIGS = REPO / 'configs' / 'segmentation'
 
@@ -28,8 +30,6 @@ PAPER_ROWS = {
 SYNTHETIC = ('upernet_internimage-tiny_synthetic', 'mask2former_internimage-tiny_synthetic')
 
 # A tiny backbone: stage widths 16/32/64/128 with 16-channel DCNv3 groups, 5 blocks.
-TINY_BACKBONE = dict(channels=16, depths=[1, 1, 2, 1], groups=[1, 2, 4, 8])
-TINY_WIDTHS = [16, 32, 64, 128]
 
 
 def load_config(name: str) -> Config:
@@ -73,16 +73,6 @@ def shrink_model_cfg(model_cfg: ConfigDict, dims: int = 32, size: int = 64) -> C
         layer.ffn_cfg.update(embed_dims=dims, feedforward_channels=2 * dims)
         head.train_cfg.num_points = 1024
     return model
-
-
-def shrink_optim_cfg(optim_cfg: ConfigDict) -> ConfigDict:
-    """The optimizer config with the layer-decay depths of TINY_BACKBONE."""
-    optim_cfg = copy.deepcopy(optim_cfg)
-    paramwise = optim_cfg.get('paramwise_cfg', {})
-    if 'depths' in paramwise:
-        paramwise.depths = list(TINY_BACKBONE['depths'])
-        paramwise.num_layers = sum(TINY_BACKBONE['depths'])
-    return optim_cfg
 
 
 def build_model(model_cfg: ConfigDict):

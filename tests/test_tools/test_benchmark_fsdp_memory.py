@@ -1,16 +1,11 @@
 """tools/analysis_tools/benchmark_fsdp_memory.py: DDP and FSDP side by side on 2 CPU ranks."""
-import importlib.util
 import re
 
-from ..conftest import REPO
+from ..conftest import load_tool
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_fsdp_memory', REPO / 'tools' / 'analysis_tools' / 'benchmark_fsdp_memory.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('analysis_tools/benchmark_fsdp_memory.py')
 
 
 def test_fsdp_holds_half_the_training_state_on_two_ranks(capsys):

@@ -7,7 +7,6 @@ written out by hand below (not with the library's table), converted back, and co
 from __future__ import annotations
 
 import copy
-import importlib.util
 import re
 
 import pytest
@@ -17,7 +16,8 @@ from internimage_mm.utils.det_checkpoint import (IncompleteConversionError,
                                                  convert_official_detector, detect_arch,
                                                  rename_key)
 
-from ..test_configs._det_helpers import (DET_CONFIGS, REPO, build_model, load_config,
+from ..conftest import load_tool
+from ..test_configs._det_helpers import (DET_CONFIGS, build_model, load_config,
                                          shrink_model_cfg)
 
 CASES = {
@@ -174,11 +174,7 @@ def test_rename_table_examples():
 
 # ----------------------------------------------------------------------------- the tool
 def _tool():
-    path = REPO / 'tools' / 'model_converters' / 'internimage_det_official_to_mmdet.py'
-    spec = importlib.util.spec_from_file_location('internimage_det_official_to_mmdet', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('model_converters/internimage_det_official_to_mmdet.py')
 
 
 SHRINK_OPTIONS = ['model.backbone.channels=16', 'model.backbone.depths=[1,1,2,1]',

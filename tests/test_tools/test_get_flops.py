@@ -2,7 +2,6 @@
 convention (counter + analytic DCNv3 term) and the classification configs."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -15,6 +14,8 @@ from mmengine.registry import init_default_scope
 import internimage_mm  # noqa: F401  (registers the modules)
 from internimage_mm.models import InternImage
 from internimage_mm.utils.flops import count_model, dcnv3_flops, pad_hw
+
+from ..conftest import load_tool
 
 REPO = Path(__file__).resolve().parents[2]
 CLS_CONFIGS = REPO / 'configs' / 'classification'
@@ -30,11 +31,7 @@ CLS_ROWS = {
 
 
 def _load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'get_flops', REPO / 'tools' / 'analysis_tools' / 'get_flops.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('analysis_tools/get_flops.py')
 
 
 @pytest.fixture(scope='module')

@@ -1,22 +1,15 @@
 """tools/misc/make_synthetic_ade20k.py: the ADE20K layout and label convention."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[2]
+from ..conftest import load_tool
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'make_synthetic_ade20k', REPO / 'tools' / 'misc' / 'make_synthetic_ade20k.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('misc/make_synthetic_ade20k.py')
 
 
 def test_layout_labels_and_sizes(tmp_path):

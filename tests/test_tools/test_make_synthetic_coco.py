@@ -1,5 +1,4 @@
 """tools/misc/make_synthetic_coco.py: a valid COCO instances set with the cases loaders meet."""
-import importlib.util
 import json
 
 import numpy as np
@@ -9,18 +8,15 @@ from pycocotools.coco import COCO
 
 from internimage_mm.utils.synthetic import (draw_shape, mask_has_holes, mask_to_polygons,
                                             mask_to_rle)
-from tests.test_e2e._cli import REPO
+
+from ..conftest import load_tool
 
 # pycocotools' decode under numpy 2 (third-party noise).
 pytestmark = pytest.mark.filterwarnings('ignore::DeprecationWarning:pycocotools.*')
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'make_synthetic_coco', REPO / 'tools' / 'misc' / 'make_synthetic_coco.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('misc/make_synthetic_coco.py')
 
 
 @pytest.fixture(scope='module')

@@ -3,9 +3,6 @@ internimage_mm/utils/seg_checkpoint.py: official (mmseg 0.x) UperNet / Mask2Form
 to mmseg 1.x, key for key and tensor for tensor."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -13,31 +10,19 @@ from internimage_mm.utils.seg_checkpoint import (convert_official_segmentor,
                                                  mmseg_to_official_key, official_to_mmseg_key,
                                                  to_official_segmentor)
 
+from ..conftest import load_tool
+from ..test_models.conftest import single_thread  # noqa: F401  (autouse fixture)
 from ..test_configs._seg_helpers import (PAPER_ROWS, SEG_CONFIGS, build_model, load_config,
                                          shrink_model_cfg)
 
-REPO = Path(__file__).resolve().parents[2]
 TINY = {'upernet': 'upernet_internimage-tiny_synthetic',
         'mask2former': 'mask2former_internimage-tiny_synthetic'}
 CLASSES = ('circle', 'square', 'triangle', 'cross')
 PALETTE = [[220, 40, 40], [40, 200, 60], [50, 80, 230], [230, 200, 30]]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'seg_converter', REPO / 'tools' / 'model_converters' /
-        'internimage_seg_official_to_mmseg.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('model_converters/internimage_seg_official_to_mmseg.py')
 
 
 def _tiny_model(kind: str):

@@ -3,31 +3,20 @@ encoder-decoder's test-time forward, i.e. backbone + decode head, and the parame
 whole model, auxiliary head included; analytic DCNv3 term)."""
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
 import pytest
-import torch
+
+from ..conftest import load_tool
+from ..test_models.conftest import single_thread  # noqa: F401  (autouse fixture)
 
 REPO = Path(__file__).resolve().parents[2]
 SEG = REPO / 'configs' / 'segmentation'
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'get_flops', REPO / 'tools' / 'analysis_tools' / 'get_flops.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('analysis_tools/get_flops.py')
 
 
 @pytest.mark.parametrize('name', ['upernet_internimage-tiny_synthetic',

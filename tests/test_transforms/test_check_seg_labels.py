@@ -2,7 +2,6 @@
 transform itself and through the synthetic config's real dataset and pipeline."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,8 @@ from PIL import Image
 import internimage_mm  # noqa: F401  (registers the transform)
 from internimage_mm.transforms import CheckSegLabels
 
-REPO = Path(__file__).resolve().parents[2]
+from ..conftest import REPO, load_tool
+
 CONFIG = REPO / 'configs' / 'segmentation' / 'upernet_internimage-tiny_synthetic.py'
 
 
@@ -72,11 +72,7 @@ def test_registered_in_every_scope():
 
 # ------------------------------------------------------------------ through the real dataset
 def _make_set(root: Path) -> Path:
-    spec = importlib.util.spec_from_file_location(
-        'make_synthetic_ade20k', REPO / 'tools' / 'misc' / 'make_synthetic_ade20k.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.make_synthetic_ade20k(root, num_classes=4, train_images=2, val_images=3)
+    return load_tool('misc/make_synthetic_ade20k.py').make_synthetic_ade20k(root, num_classes=4, train_images=2, val_images=3)
 
 
 def _dataset(root: Path, split: str):
