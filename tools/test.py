@@ -10,7 +10,7 @@ import os
 
 from mmengine.config import Config, DictAction
 
-from internimage_mm.apis import build_runner, prepare_test_cfg, shutdown_distributed, work_dir_for
+from internimage_mm.apis import prepare_test_cfg, run, work_dir_for
 
 
 def parse_args() -> argparse.Namespace:
@@ -40,10 +40,7 @@ def main() -> None:
     prepare_test_cfg(cfg, args.checkpoint, launcher=args.launcher, out=args.out,
                      show_dir=args.show_dir, tta=args.tta,
                      work_dir=work_dir_for(cfg, args.config, args.work_dir))
-    runner = build_runner(cfg)
-    runner.test()
-    del runner  # before the process group goes
-    shutdown_distributed()
+    run(cfg, 'test')
 
 
 if __name__ == '__main__':

@@ -16,8 +16,7 @@ import os
 
 from mmengine.config import Config, DictAction
 
-from internimage_mm.apis import (STRATEGIES, build_runner, prepare_train_cfg, shutdown_distributed,
-                                 work_dir_for)
+from internimage_mm.apis import STRATEGIES, prepare_train_cfg, run, work_dir_for
 
 
 def parse_args() -> argparse.Namespace:
@@ -60,10 +59,7 @@ def main() -> None:
                       amp_dtype=args.amp_dtype, accumulative_counts=args.accumulative_counts,
                       auto_scale_lr=args.auto_scale_lr, strategy=args.strategy,
                       work_dir=work_dir_for(cfg, args.config, args.work_dir))
-    runner = build_runner(cfg)
-    runner.train()
-    del runner  # before the process group goes
-    shutdown_distributed()
+    run(cfg, 'train')
 
 
 if __name__ == '__main__':

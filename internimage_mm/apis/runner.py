@@ -137,18 +137,24 @@ def build_runner(cfg: Config) -> Runner:
     return Runner.from_cfg(cfg)
 
 
-def shutdown_distributed() -> None:
-    """Destroy the default process group, if any, once the run is over.
+def run(cfg: Config, mode: str) -> None:
+    """Build the config's runner, run its ``train()`` or ``test()``, then end the run cleanly:
+    drop the runner and destroy the default process group, if any.
 
-    mmengine leaves it to interpreter exit; gloo's threads are then torn down in an arbitrary
-    order, and after an FSDP run that aborted the process (``terminate called without an
-    active exception``, exit code -6) although training had finished and saved its checkpoint.
-    Callers drop their runner before calling this.
+    mmengine leaves the process group to interpreter exit; gloo's threads are then torn down in
+    an arbitrary order, and after an FSDP run that aborted the process (``terminate called
+    without an active exception``, exit code -6) although training had finished and saved its
+    checkpoint. The runner goes first so that its DDP/FSDP wrappers no longer use the group.
     """
     import gc
 
     import torch.distributed as dist
+    if mode not in ('train', 'test'):
+        raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
+    runner = build_runner(cfg)
+    getattr(runner, mode)()
+    del runner
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
-        gc.collect()  # a dropped runner's DDP/FSDP wrappers release the group's users first
+        gc.collect()  # the wrappers sit in reference cycles
         dist.destroy_process_group()
