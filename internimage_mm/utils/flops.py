@@ -287,10 +287,11 @@ def count_model(model: nn.Module,
             analyzer.unsupported_ops_warnings(False)
             analyzer.uncalled_modules_warnings(False)
             analyzer.tracer_warnings('none')
-            counted = float(analyzer.total())
             if convention == 'mmcv1':
-                counted = _mmcv1_total(wrapper, analyzer.by_module()) + float(sum(activations))
+                by_module = analyzer.by_module()  # runs the traced forward, and the hooks
+                counted = _mmcv1_total(wrapper, by_module) + float(sum(activations))
             else:
+                counted = float(analyzer.total())
                 # The pure-PyTorch DCNv3 path samples with grid_sample, which the counter would
                 # count: take it out so that the core is counted once, analytically, like the
                 # compiled op. (mmcv1 never counts it: grid_sample is functional.)
