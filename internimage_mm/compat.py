@@ -176,6 +176,7 @@ class _Float32CpuKernels:
                     args[i].copy_(args32[i])
             return result
 
+        setattr(self, name, call)  # built once: later lookups skip __getattr__
         return call
 
 
