@@ -164,6 +164,7 @@ class InternImageLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
 
     def __init__(self, optim_wrapper_cfg: dict, paramwise_cfg: dict | None = None) -> None:
         super().__init__(optim_wrapper_cfg, paramwise_cfg)
+        self._orig_ndims: dict[str, int] = {}  # set per model by __call__ (FSDP shapes)
         cfg = self.paramwise_cfg
         unknown = sorted(set(cfg) - _KNOWN_KEYS)
         if unknown:
@@ -305,7 +306,7 @@ class InternImageLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
         return super().__call__(model)
 
     def _no_weight_decay(self, name: str, param: nn.Parameter) -> bool:
-        ndim = getattr(self, '_orig_ndims', {}).get(name, param.ndim)
+        ndim = self._orig_ndims.get(name, param.ndim)
         if ndim == 1 or name.endswith('.bias'):
             return True
         return self.decay_rule == 'detection' and any(k in name for k in _DET_NO_DECAY_KEYS)
