@@ -12,24 +12,20 @@ checkpoints the activations block by block.
 from __future__ import annotations
 
 import importlib.util
-from typing import Any
 
 import torch
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config
 
 STRATEGIES = ('fsdp', 'deepspeed')
 
 
-def _merged(defaults: dict, user: Any) -> dict:
-    """``defaults`` updated by the config's own ``strategy`` entries (nested dicts merged), so
-    ``--cfg-options strategy.model_wrapper.sharding_strategy=SHARD_GRAD_OP`` still wins."""
-    out = dict(defaults)
-    for key, value in dict(user or {}).items():
-        if isinstance(value, (dict, ConfigDict)) and isinstance(out.get(key), dict):
-            out[key] = _merged(out[key], value)
-        else:
-            out[key] = value
-    return out
+def _set_strategy(cfg: Config, defaults: dict) -> None:
+    """``cfg.strategy`` = ``defaults`` updated by the config's own ``strategy`` entries (mmengine's
+    nested merge), so ``--cfg-options strategy.model_wrapper.sharding_strategy=...`` still wins."""
+    user = cfg.get('strategy')
+    cfg.strategy = defaults
+    if user:
+        cfg.merge_from_dict(dict(strategy=user))
 
 
 def fsdp_strategy(cpu: bool) -> dict:
@@ -81,8 +77,7 @@ def enable_strategy(cfg: Config, strategy: str) -> None:
                          'python')
     cfg.runner_type = 'FlexibleRunner'
     if strategy == 'fsdp':
-        cfg.strategy = _merged(fsdp_strategy(cpu=not torch.cuda.is_available()),
-                               cfg.get('strategy'))
+        _set_strategy(cfg, fsdp_strategy(cpu=not torch.cuda.is_available()))
         return
     if importlib.util.find_spec('deepspeed') is None:
         raise SystemExit('--strategy deepspeed: the deepspeed package is not installed '
@@ -110,7 +105,7 @@ def enable_strategy(cfg: Config, strategy: str) -> None:
         # DeepSpeed: loss_scale 0 is dynamic scaling, a number a static scale
         ds['fp16'] = dict(enabled=True,
                           loss_scale=float(scale) if isinstance(scale, (int, float)) else 0)
-    cfg.strategy = _merged(ds, cfg.get('strategy'))
+    _set_strategy(cfg, ds)
     wrapper.type = 'DeepSpeedOptimWrapper'
     for key in ('clip_grad', 'loss_scale', 'dtype', 'accumulative_counts'):
         wrapper.pop(key, None)
