@@ -26,7 +26,7 @@ does nothing where the problem does not exist. Installed packages are never edit
     Float but found BFloat16" inside every two-stage detector. :func:`patch_mmcv_cpu_kernels`
     routes those kernels through float32 for low-precision CPU tensors (outputs written in
     place are copied back), which is what autocast does for torch's own float32-only ops. It
-    is applied by :class:`~internimage_mm.engine.AutocastOptimWrapper`, not on import.
+    is a proxy that passes float32/float64 calls straight through.
 """
 from __future__ import annotations
 
@@ -199,6 +199,7 @@ def patch_mmcv_cpu_kernels() -> bool:
 
 
 def apply() -> None:
-    """Apply every import-time fix ((a) and (d)); (b) is per run."""
+    """Apply every import-time fix ((a), (d) and (e)); (b) is per run."""
     patch_torchvision_ops()
     patch_mmseg_config_scope()
+    patch_mmcv_cpu_kernels()  # after (a): mmcv.ops may import torchvision

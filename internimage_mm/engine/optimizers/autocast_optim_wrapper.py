@@ -9,8 +9,6 @@ from mmengine.optim import OptimWrapper
 from mmengine.registry import OPTIM_WRAPPERS
 from torch import nn
 
-from ... import compat
-
 
 @OPTIM_WRAPPERS.register_module()
 class AutocastOptimWrapper(OptimWrapper):
@@ -39,8 +37,6 @@ class AutocastOptimWrapper(OptimWrapper):
                              '(float16 needs loss scaling: use AmpOptimWrapper on a GPU)')
         self.cast_dtype = torch.bfloat16
         self.device_type = device_type
-        # mmcv's NMS/RoIAlign CPU kernels are float32-only (two-stage detectors)
-        compat.patch_mmcv_cpu_kernels()
 
     @contextmanager
     def optim_context(self, model: nn.Module) -> Iterator[None]:
