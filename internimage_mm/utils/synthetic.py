@@ -106,27 +106,19 @@ def random_shapes(rng: np.random.Generator, size: tuple[int, int], num_classes: 
     check_num_classes(num_classes)
     w, h = size
     img = background(rng, size)
-    shapes: list[Shape] = []
-    occupied = np.zeros((h, w), dtype=bool)
+    drawn: list[tuple[int, np.ndarray]] = []
     for _ in range(int(rng.integers(1, max_shapes + 1))):
         cat = int(rng.integers(num_classes))
         r = float(rng.uniform(min_radius, max_radius) * min(w, h))
         cx, cy = float(rng.uniform(r, w - r)), float(rng.uniform(r, h - r))
         mask = draw_shape(SHAPES[cat][0], size, cx, cy, r)
         paint(img, mask, cat, rng)
-        for s in shapes:  # the new shape hides what it covers
-            s.mask[mask.astype(bool)] = 0
-        occupied |= mask.astype(bool)
-        shapes.append(Shape(cat, mask, (0., 0., 0., 0.)))
-    visible = []
-    for s in shapes:
-        ys, xs = np.nonzero(s.mask)
-        if len(xs) < 4:
-            continue
-        x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
-        visible.append(Shape(s.category, s.mask, (float(x0), float(y0), float(x1 - x0),
-                                                   float(y1 - y0))))
-    return img, visible
+        covered = mask.astype(bool)
+        for _, earlier in drawn:  # the new shape hides what it covers
+            earlier[covered] = 0
+        drawn.append((cat, mask))
+    return img, [Shape(cat, mask, mask_bbox(mask)) for cat, mask in drawn
+                 if np.count_nonzero(mask) >= 4]
 
 
 def classification_image(rng: np.random.Generator, size: tuple[int, int],
