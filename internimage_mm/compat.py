@@ -136,6 +136,15 @@ _MMCV_FLOAT32_CPU_KERNELS = {
 _LOW_PRECISION = (torch.bfloat16, torch.float16)
 
 
+def _is_low_precision_cpu(a: Any) -> bool:
+    return isinstance(a, torch.Tensor) and a.device.type == 'cpu' and a.dtype in _LOW_PRECISION
+
+
+def _upcast(a: Any) -> Any:
+    """``a`` in float32 if it is a bfloat16/float16 CPU tensor, else ``a`` itself."""
+    return a.float() if _is_low_precision_cpu(a) else a
+
+
 class _Float32CpuKernels:
     """(e) Proxy of mmcv's ``_ext`` module: the listed kernels run in float32 when a CPU
     argument is bfloat16/float16 (those arguments are upcast, so that they also match the
@@ -152,8 +161,7 @@ class _Float32CpuKernels:
         outputs = self._kernels[name]
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            if not any(isinstance(a, torch.Tensor) and a.device.type == 'cpu'
-                       and a.dtype in _LOW_PRECISION for a in (*args, *kwargs.values())):
+            if not any(map(_is_low_precision_cpu, (*args, *kwargs.values()))):
                 return fn(*args, **kwargs)
 
             if name == 'roi_align_forward' and kwargs.get('pool_mode') == 0:
@@ -163,14 +171,8 @@ class _Float32CpuKernels:
                                    "float16 CPU tensors; use pool_mode='avg' (mmdet's default)"
                                    ' or train without --amp')
 
-            def up(a: Any) -> Any:
-                if (isinstance(a, torch.Tensor) and a.device.type == 'cpu'
-                        and a.dtype in _LOW_PRECISION):
-                    return a.float()
-                return a
-
-            args32 = [up(a) for a in args]
-            result = fn(*args32, **{k: up(v) for k, v in kwargs.items()})
+            args32 = [_upcast(a) for a in args]
+            result = fn(*args32, **{k: _upcast(v) for k, v in kwargs.items()})
             for i in outputs:
                 if i < len(args) and args32[i] is not args[i]:
                     args[i].copy_(args32[i])
