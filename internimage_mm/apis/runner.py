@@ -130,8 +130,7 @@ def _enable_visualization(cfg: Config, show_dir: str) -> None:
 
 def build_runner(cfg: Config) -> Runner:
     """The Runner (or the config's ``runner_type``), CPU distributed runs made to work."""
-    if cfg.get('launcher', 'none') != 'none':
-        compat.prepare_cpu_distributed(cfg)
+    compat.prepare_cpu_distributed(cfg)  # a no-op without a launcher or with a GPU
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)
