@@ -2,6 +2,9 @@
 #   make test        environment (first run ~25 min here, then seconds) + the CI test suite
 #   make test-slow   learning runs (marked `slow`)
 #   make bench-op    DCNv3 operator benchmark
+#   make gpu-check   on a bare CUDA machine (torch + nvcc, nothing else): build ops_dcnv3 with its
+#                    CUDA kernels, run the operator tests and the CUDA benchmark, print a report
+#                    (without a GPU: the CPU part; needs no .venv)
 #   make demo        synthetic COCO -> Mask R-CNN + tiny InternImage on the CPU (~4.5 min) -> COCO
 #                    metrics and drawn predictions in work_dirs/demo
 # The environment lives in .venv. Every install is constrained by requirements/constraints.txt,
@@ -21,7 +24,7 @@ ALLOW_CUDA_TORCH ?=
 OPS_SOURCES := ops_dcnv3/setup.py $(wildcard ops_dcnv3/csrc/*.cpp ops_dcnv3/csrc/*.h \
 	ops_dcnv3/csrc/*/*.cpp ops_dcnv3/csrc/*/*.h ops_dcnv3/csrc/*/*.cu)
 
-.PHONY: env ops test test-slow test-gpu bench-op demo lock clean-ops
+.PHONY: env ops test test-slow test-gpu gpu-check bench-op demo lock clean-ops
 
 env: $(STAMPS)/project
 
@@ -74,6 +77,12 @@ test-gpu: env
 
 bench-op: env
 	$(BIN)/python tools/analysis_tools/benchmark_dcnv3.py
+
+# No dependency on `env`: a GPU machine has its own torch and no package registry. The .venv's
+# Python is used where one exists, else python3.
+GPU_CHECK_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON))
+gpu-check:
+	$(GPU_CHECK_PYTHON) tools/misc/gpu_check.py $(GPU_CHECK_ARGS)
 
 # Detection demo on the CPU: generate data/synthetic_coco (once), train Mask R-CNN with a tiny
 # InternImage from scratch (600 iterations, validated every 200), evaluate the last checkpoint

@@ -20,7 +20,8 @@ def _extension():
     cpu_sources = ['csrc/dcnv3.cpp', 'csrc/cpu/dcnv3_cpu.cpp']
     # No FP traps or errno (as torch itself) lets GCC vectorise floor() and selects;
     # reassociation lets it reduce the channel dot products as a tree instead of in order.
-    cxx_flags = ['-O3', '-fopenmp', '-fno-trapping-math', '-fno-math-errno',
+    # C++20 (std::atomic_ref) stated here: older torch releases default to C++17.
+    cxx_flags = ['-std=c++20', '-O3', '-fopenmp', '-fno-trapping-math', '-fno-math-errno',
                  '-fassociative-math', '-fno-signed-zeros']
     with_cuda = (torch.version.cuda is not None and cpp_extension.CUDA_HOME is not None) or \
         os.environ.get('FORCE_CUDA') == '1'

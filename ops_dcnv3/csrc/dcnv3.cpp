@@ -1,64 +1,102 @@
 // Dispatch (CPU / CUDA) and Python bindings of the DCNv3 kernels.
 // The Python layer (ops_dcnv3/validation.py) validates arguments with precise messages first;
-// the checks here are the last line of defence for direct callers of ops_dcnv3._C, so a bad
-// call raises a RuntimeError instead of reading out of bounds.
+// the checks here (shared by the CPU and CUDA launchers) are the last line of defence for direct
+// callers of ops_dcnv3._C: a bad call raises ValueError/TypeError instead of reading out of
+// bounds.
 #include "dcnv3.h"
 
+#include <torch/csrc/Exceptions.h>
+
+#include <limits>
+
 namespace dcnv3 {
+
+namespace {
+
+constexpr int64_t kIntMax = std::numeric_limits<int>::max();
+
+// The kernels index with int: every size is range-checked before it is narrowed.
+int narrow(const char* name, int64_t value, int64_t minimum) {
+  TORCH_CHECK_VALUE(value >= minimum && value <= kIntMax, "dcnv3: ", name, " must be in [",
+                    minimum, ", ", kIntMax, "], got ", value);
+  return static_cast<int>(value);
+}
+
+}  // namespace
 
 Params make_params(const at::Tensor& input, const at::Tensor& offset, const at::Tensor& mask,
                    int64_t kernel_h, int64_t kernel_w, int64_t stride_h, int64_t stride_w,
                    int64_t pad_h, int64_t pad_w, int64_t dilation_h, int64_t dilation_w,
                    int64_t group, int64_t group_channels, double offset_scale,
                    bool remove_center) {
-  TORCH_CHECK(input.dim() == 4 && offset.dim() == 4 && mask.dim() == 4,
-              "dcnv3: input, offset and mask must be 4-D channels-last tensors");
-  TORCH_CHECK(kernel_h > 0 && kernel_w > 0 && stride_h > 0 && stride_w > 0 && dilation_h > 0 &&
-                  dilation_w > 0 && pad_h >= 0 && pad_w >= 0 && group > 0 && group_channels > 0,
-              "dcnv3: kernel, stride, dilation, group and group_channels must be positive and "
-              "pad non-negative");
-  TORCH_CHECK(input.size(3) == group * group_channels,
-              "dcnv3: input channels ", input.size(3), " != group * group_channels = ",
-              group * group_channels);
+  TORCH_CHECK_VALUE(input.dim() == 4, "dcnv3: input must be a 4-D channels-last tensor, got ",
+                    input.dim(), " dims");
+  TORCH_CHECK_VALUE(offset.dim() == 4, "dcnv3: offset must be a 4-D channels-last tensor, got ",
+                    offset.dim(), " dims");
+  TORCH_CHECK_VALUE(mask.dim() == 4, "dcnv3: mask must be a 4-D channels-last tensor, got ",
+                    mask.dim(), " dims");
+  TORCH_CHECK_TYPE(offset.scalar_type() == input.scalar_type() &&
+                       mask.scalar_type() == input.scalar_type(),
+                   "dcnv3: input, offset and mask must have the same dtype, got ",
+                   input.scalar_type(), ", ", offset.scalar_type(), ", ", mask.scalar_type());
+  TORCH_CHECK_VALUE(offset.device() == input.device() && mask.device() == input.device(),
+                    "dcnv3: input, offset and mask must be on the same device, got ",
+                    input.device(), ", ", offset.device(), ", ", mask.device());
+  // Padding would give an empty image a non-empty output whose every read is out of bounds.
+  TORCH_CHECK_VALUE(input.size(1) > 0 && input.size(2) > 0, "dcnv3: input height and width "
+                    "must be at least 1, got input of shape ", input.sizes());
   Params p;
   p.batch = input.size(0);
-  p.height_in = static_cast<int>(input.size(1));
-  p.width_in = static_cast<int>(input.size(2));
-  p.kernel_h = static_cast<int>(kernel_h);
-  p.kernel_w = static_cast<int>(kernel_w);
-  p.stride_h = static_cast<int>(stride_h);
-  p.stride_w = static_cast<int>(stride_w);
-  p.pad_h = static_cast<int>(pad_h);
-  p.pad_w = static_cast<int>(pad_w);
-  p.dilation_h = static_cast<int>(dilation_h);
-  p.dilation_w = static_cast<int>(dilation_w);
-  p.group = static_cast<int>(group);
-  p.group_channels = static_cast<int>(group_channels);
+  p.height_in = narrow("input height", input.size(1), 1);
+  p.width_in = narrow("input width", input.size(2), 1);
+  p.kernel_h = narrow("kernel_h", kernel_h, 1);
+  p.kernel_w = narrow("kernel_w", kernel_w, 1);
+  p.stride_h = narrow("stride_h", stride_h, 1);
+  p.stride_w = narrow("stride_w", stride_w, 1);
+  p.pad_h = narrow("pad_h", pad_h, 0);
+  p.pad_w = narrow("pad_w", pad_w, 0);
+  p.dilation_h = narrow("dilation_h", dilation_h, 1);
+  p.dilation_w = narrow("dilation_w", dilation_w, 1);
+  p.group = narrow("group", group, 1);
+  p.group_channels = narrow("group_channels", group_channels, 1);
+  TORCH_CHECK_VALUE(input.size(3) == group * group_channels, "dcnv3: input has ",
+                    input.size(3), " channels but group * group_channels = ", group, " * ",
+                    group_channels, " = ", group * group_channels);
+  narrow("input channels", input.size(3), 1);
+  // With the padded extent in int, so is every window position the kernels compute.
+  narrow("input height + 2 * pad_h", input.size(1) + 2 * pad_h, 1);
+  narrow("input width + 2 * pad_w", input.size(2) + 2 * pad_w, 1);
   p.remove_center = remove_center;
   p.offset_scale = offset_scale;
-  p.num_points = p.kernel_h * p.kernel_w - (remove_center ? 1 : 0);
-  p.height_out = out_size(p.height_in, p.pad_h, p.dilation_h, p.kernel_h, p.stride_h);
-  p.width_out = out_size(p.width_in, p.pad_w, p.dilation_w, p.kernel_w, p.stride_w);
-  TORCH_CHECK(p.height_out > 0 && p.width_out > 0, "dcnv3: input ", p.height_in, "x", p.width_in,
-              " is too small for the kernel/padding/dilation");
-  TORCH_CHECK(p.num_points > 0, "dcnv3: no sampling point left (remove_center with a 1x1 kernel)");
+  p.num_points = narrow("kernel_h * kernel_w", kernel_h * kernel_w, 1) - (remove_center ? 1 : 0);
+  TORCH_CHECK_VALUE(p.num_points > 0,
+                    "dcnv3: no sampling point left (remove_center with a 1x1 kernel)");
+  const int64_t height_out = out_size(p.height_in, p.pad_h, p.dilation_h, p.kernel_h, p.stride_h);
+  const int64_t width_out = out_size(p.width_in, p.pad_w, p.dilation_w, p.kernel_w, p.stride_w);
+  TORCH_CHECK_VALUE(height_out > 0 && width_out > 0, "dcnv3: input of spatial size ",
+                    p.height_in, "x", p.width_in, " is too small for kernel ", p.kernel_h, "x",
+                    p.kernel_w, ", pad (", p.pad_h, ", ", p.pad_w, "), dilation (", p.dilation_h,
+                    ", ", p.dilation_w, ")");
+  p.height_out = static_cast<int>(height_out);  // <= height + 2 * pad_h, checked above
+  p.width_out = static_cast<int>(width_out);
   const std::vector<int64_t> offset_shape{p.batch, p.height_out, p.width_out,
                                           static_cast<int64_t>(p.group) * p.num_points * 2};
   const std::vector<int64_t> mask_shape{p.batch, p.height_out, p.width_out,
                                         static_cast<int64_t>(p.group) * p.num_points};
-  TORCH_CHECK(offset.sizes() == at::IntArrayRef(offset_shape), "dcnv3: offset has shape ",
-              offset.sizes(), ", expected ", at::IntArrayRef(offset_shape));
-  TORCH_CHECK(mask.sizes() == at::IntArrayRef(mask_shape), "dcnv3: mask has shape ", mask.sizes(),
-              ", expected ", at::IntArrayRef(mask_shape));
-  TORCH_CHECK(offset.scalar_type() == input.scalar_type() &&
-                  mask.scalar_type() == input.scalar_type(),
-              "dcnv3: input, offset and mask must have the same dtype");
-  TORCH_CHECK(offset.device() == input.device() && mask.device() == input.device(),
-              "dcnv3: input, offset and mask must be on the same device");
+  TORCH_CHECK_VALUE(offset.sizes() == at::IntArrayRef(offset_shape), "dcnv3: offset has shape ",
+                    offset.sizes(), ", expected ", at::IntArrayRef(offset_shape));
+  TORCH_CHECK_VALUE(mask.sizes() == at::IntArrayRef(mask_shape), "dcnv3: mask has shape ",
+                    mask.sizes(), ", expected ", at::IntArrayRef(mask_shape));
   return p;
 }
 
 namespace {
+
+void check_cpu(const at::Tensor& input) {
+  TORCH_CHECK_VALUE(input.device().is_cpu(), "dcnv3: unsupported device ", input.device());
+  TORCH_CHECK_TYPE(input.scalar_type() == at::kFloat || input.scalar_type() == at::kDouble,
+                   "dcnv3: the CPU kernels take float32 or float64, got ", input.scalar_type());
+}
 
 at::Tensor forward(const at::Tensor& input, const at::Tensor& offset, const at::Tensor& mask,
                    int64_t kernel_h, int64_t kernel_w, int64_t stride_h, int64_t stride_w,
@@ -75,9 +113,7 @@ at::Tensor forward(const at::Tensor& input, const at::Tensor& offset, const at::
     TORCH_CHECK(false, "dcnv3: ops_dcnv3 was built without CUDA kernels");
 #endif
   }
-  TORCH_CHECK(input.device().is_cpu(), "dcnv3: unsupported device ", input.device());
-  TORCH_CHECK(input.scalar_type() == at::kFloat || input.scalar_type() == at::kDouble,
-              "dcnv3: the CPU kernels take float32 or float64, got ", input.scalar_type());
+  check_cpu(input);
   return cpu_forward(input, offset, mask, p);
 }
 
@@ -92,23 +128,33 @@ std::vector<at::Tensor> backward(const at::Tensor& grad_output, const at::Tensor
                                pad_w, dilation_h, dilation_w, group, group_channels, offset_scale,
                                remove_center);
   const std::vector<int64_t> out_shape{p.batch, p.height_out, p.width_out, p.channels()};
-  TORCH_CHECK(grad_output.sizes() == at::IntArrayRef(out_shape), "dcnv3: grad_output has shape ",
-              grad_output.sizes(), ", expected ", at::IntArrayRef(out_shape));
-  TORCH_CHECK(grad_output.scalar_type() == input.scalar_type() &&
-                  grad_output.device() == input.device(),
-              "dcnv3: grad_output must match input's dtype and device");
-  TORCH_CHECK(strategy >= 0 && strategy <= 2, "dcnv3: strategy must be 0 (auto), 1 or 2");
+  TORCH_CHECK_VALUE(grad_output.sizes() == at::IntArrayRef(out_shape),
+                    "dcnv3: grad_output has shape ", grad_output.sizes(), ", expected ",
+                    at::IntArrayRef(out_shape));
+  TORCH_CHECK_TYPE(grad_output.scalar_type() == input.scalar_type(),
+                   "dcnv3: grad_output must have input's dtype ", input.scalar_type(), ", got ",
+                   grad_output.scalar_type());
+  TORCH_CHECK_VALUE(grad_output.device() == input.device(), "dcnv3: grad_output must be on ",
+                    input.device(), ", got ", grad_output.device());
+  TORCH_CHECK_VALUE(strategy >= 0 && strategy <= 2, "dcnv3: strategy must be 0 (auto), 1 or 2");
   if (input.is_cuda()) {
 #ifdef WITH_CUDA
+    // float atomicAdd into grad_input: the summation order varies from run to run.
+    at::globalContext().alertNotDeterministic("dcnv3_backward_cuda");
     return cuda_backward(grad_output, input, offset, mask, p);
 #else
     TORCH_CHECK(false, "dcnv3: ops_dcnv3 was built without CUDA kernels");
 #endif
   }
-  TORCH_CHECK(input.device().is_cpu(), "dcnv3: unsupported device ", input.device());
-  TORCH_CHECK(input.scalar_type() == at::kFloat || input.scalar_type() == at::kDouble,
-              "dcnv3: the CPU kernels take float32 or float64, got ", input.scalar_type());
-  return cpu_backward(grad_output, input, offset, mask, p, static_cast<BackwardStrategy>(strategy));
+  check_cpu(input);
+  auto how = static_cast<BackwardStrategy>(strategy);
+  if (at::globalContext().deterministicAlgorithms()) {
+    // The owner strategy sums every grad_input element in a fixed order; atomic adds do not.
+    if (how == BackwardStrategy::kAuto) how = BackwardStrategy::kOwner;
+    if (how == BackwardStrategy::kAtomic)
+      at::globalContext().alertNotDeterministic("dcnv3_backward_cpu with strategy=2 (atomic)");
+  }
+  return cpu_backward(grad_output, input, offset, mask, p, how);
 }
 
 bool with_cuda() {
@@ -124,7 +170,10 @@ bool with_cuda() {
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "DCNv3 sampling kernels (channels-last), CPU and CUDA";
-  m.def("forward", &dcnv3::forward, "DCNv3 forward");
-  m.def("backward", &dcnv3::backward, "DCNv3 backward: grad_input, grad_offset, grad_mask");
+  // Wrapped as torch's own bindings are: the GIL is released while the kernels run, and C++
+  // warnings (TORCH_WARN, alertNotDeterministic in warn-only mode) reach Python's warnings.
+  m.def("forward", torch::wrap_pybind_function_no_gil(&dcnv3::forward), "DCNv3 forward");
+  m.def("backward", torch::wrap_pybind_function_no_gil(&dcnv3::backward),
+        "DCNv3 backward: grad_input, grad_offset, grad_mask");
   m.def("with_cuda", &dcnv3::with_cuda, "whether the CUDA kernels were compiled in");
 }

@@ -48,8 +48,8 @@ def check_args(input: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor, ke
         TypeError: a tensor argument is not a tensor, has a non-float dtype, or the three
             tensors disagree in dtype; an integer argument is not an int.
         ValueError: wrong rank, channels != group * group_channels, offset/mask sizes that do
-            not match the kernel, non-positive sizes, tensors on different devices, or an input
-            too small for the kernel.
+            not match the kernel, non-positive sizes, tensors on different devices, an empty
+            image (height or width 0), or an input too small for the kernel.
     """
     for name, t in (('input', input), ('offset', offset), ('mask', mask)):
         if not isinstance(t, torch.Tensor):
@@ -78,6 +78,10 @@ def check_args(input: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor, ke
         raise TypeError(f'dcnv3: remove_center must be a bool, got {type(remove_center).__name__}')
 
     n, h, w, c = input.shape
+    if h < 1 or w < 1:
+        # Padding would give an empty image a non-empty output whose every read is outside it.
+        raise ValueError(f'dcnv3: input height and width must be at least 1, got input of shape '
+                         f'{tuple(input.shape)}')
     if c != group * group_channels:
         raise ValueError(f'dcnv3: input has {c} channels but group * group_channels = '
                          f'{group} * {group_channels} = {group * group_channels}')

@@ -70,9 +70,71 @@ def test_official_api_matches_and_accepts_any_batch():
 
 
 def test_compiled_binding_rejects_bad_sizes_without_crashing():
-    # Direct callers of the C++ binding get a RuntimeError, not an out-of-bounds read.
+    # Direct callers of the C++ binding get a ValueError, not an out-of-bounds read.
     from ops_dcnv3 import _C
     x = torch.randn(1, 5, 5, 8)
-    with pytest.raises(RuntimeError, match='offset has shape'):
+    with pytest.raises(ValueError, match="offset has shape"):
         _C.forward(x, torch.randn(1, 5, 5, 3), torch.randn(1, 5, 5, 18), 3, 3, 1, 1, 1, 1, 1, 1,
                    2, 4, 1.0, False)
+
+
+@pytest.mark.parametrize('shape, offset_shape, mask_shape', [
+    ((1, 0, 4, 4), (1, 2, 6, 2), (1, 2, 6, 1)),   # height 0 (+ padding): used to segfault
+    ((1, 4, 0, 4), (1, 6, 2, 2), (1, 6, 2, 1)),   # width 0
+])
+@pytest.mark.parametrize('fn', [dcnv3, dcnv3_pytorch], ids=['compiled', 'reference'])
+def test_empty_image_with_padding_is_refused(fn, shape, offset_shape, mask_shape):
+    args = (1, 1, 1, 1, 1, 1, 1, 1, 1, 4, 1.0)
+    with pytest.raises(ValueError, match='input height and width must be at least 1'):
+        fn(torch.randn(shape), torch.full(offset_shape, 0.5), torch.ones(mask_shape), *args)
+
+
+@pytest.mark.parametrize('shape, offset_shape, mask_shape', [
+    ((1, 0, 4, 4), (1, 2, 6, 2), (1, 2, 6, 1)),
+    ((1, 4, 0, 4), (1, 6, 2, 2), (1, 6, 2, 1)),
+])
+def test_binding_refuses_empty_image(shape, offset_shape, mask_shape):
+    # The C++ checks shared by the CPU and CUDA launchers, for direct callers of _C.
+    from ops_dcnv3 import _C
+    x, off, mask = torch.randn(shape), torch.full(offset_shape, 0.5), torch.ones(mask_shape)
+    args = (1, 1, 1, 1, 1, 1, 1, 1, 1, 4, 1.0, False)
+    with pytest.raises(ValueError, match='input height and width must be at least 1'):
+        _C.forward(x, off, mask, *args)
+    with pytest.raises(ValueError, match='input height and width must be at least 1'):
+        _C.backward(torch.zeros(offset_shape[:3] + (4,)), x, off, mask, *args, 0)
+
+
+def test_binding_output_size_floors_like_python():
+    # (2 - 3) / 2 + 1 is 1 with C++ truncation but 0 with floor division (Python, Conv2d): the
+    # binding must refuse what the Python layer refuses instead of returning a 1x1 output.
+    from ops_dcnv3 import _C, output_size
+    assert output_size(2, 0, 1, 3, 2) == 0
+    x = torch.randn(1, 2, 2, 8)
+    with pytest.raises(ValueError, match='too small for kernel'):
+        _C.forward(x, torch.zeros(1, 1, 1, 36), torch.zeros(1, 1, 1, 18), 3, 3, 2, 2, 0, 0, 1, 1,
+                   2, 4, 1.0, False)
+
+
+@pytest.mark.parametrize('index, value, name', [
+    (0, 2**32 + 3, 'kernel_h'),       # used to wrap to 3 when narrowed to int
+    (2, 2**32 + 1, 'stride_h'),
+    (4, 2**31, 'pad_h'),
+    (6, -2**32 + 1, 'dilation_h'),
+    (8, 2**32 + 2, 'group'),
+    (9, 2**33 + 4, 'group_channels'),
+])
+def test_binding_range_checks_integer_arguments(index, value, name):
+    from ops_dcnv3 import _C
+    args = [3, 3, 1, 1, 1, 1, 1, 1, 2, 4, 1.0, False]
+    args[index] = value
+    x, off, mask = make_inputs(Args(), batch=1, height=5, width=5, dtype=torch.float32)
+    with pytest.raises(ValueError, match=name):
+        _C.forward(x, off, mask, *args)
+
+
+def test_binding_range_checks_padded_extent():
+    from ops_dcnv3 import _C
+    x = torch.randn(1, 5, 5, 8)
+    with pytest.raises(ValueError, match='input height \\+ 2 \\* pad_h'):
+        _C.forward(x, torch.zeros(1, 5, 5, 36), torch.zeros(1, 5, 5, 18), 3, 3, 1, 1,
+                   2**30, 1, 1, 1, 2, 4, 1.0, False)

@@ -36,9 +36,14 @@ struct Params {
   DCNV3_HD int channels() const { return group * group_channels; }
 };
 
-// Output size of a convolution-like sliding window; <= 0 means "input too small".
-DCNV3_HD int out_size(int in, int pad, int dilation, int kernel, int stride) {
-  return (in + 2 * pad - (dilation * (kernel - 1) + 1)) / stride + 1;
+// Output size of a convolution-like sliding window, floor((in + 2 pad - span) / stride) + 1 as
+// in Python and torch.nn.Conv2d (C++ `/` truncates toward zero); <= 0 means "input too small".
+// In 64 bits: the checked launchers narrow the result to int only after a range check.
+DCNV3_HD int64_t out_size(int64_t in, int64_t pad, int64_t dilation, int64_t kernel,
+                          int64_t stride) {
+  const int64_t span = in + 2 * pad - (dilation * (kernel - 1) + 1);
+  const int64_t steps = span >= 0 ? span / stride : -((-span + stride - 1) / stride);
+  return steps + 1;
 }
 
 template <typename T>

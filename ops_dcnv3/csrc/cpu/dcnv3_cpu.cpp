@@ -312,31 +312,43 @@ DCNV3_INLINE void backward_group(const T* __restrict image_g, T* grad_image_g,
     const T a0 = m * w0[k], a1 = m * w1[k], a2 = m * w2[k], a3 = m * w3[k];
     T *g0 = grad_image_g + e0[k], *g1 = grad_image_g + e1[k], *g2 = grad_image_g + e2[k],
       *g3 = grad_image_g + e3[k];
+    // Only corners inside the image receive a gradient (an invalid corner's clamped position
+    // belongs to another corner), as in the reference: adding its 0 * grad_output would turn an
+    // inf there into NaN.
+    const bool u0 = v0[k] != T(0), u1 = v1[k] != T(0), u2 = v2[k] != T(0), u3 = v3[k] != T(0);
     if (kAtomic) {
       for (int c = 0; c < n; ++c) {
-        std::atomic_ref<T>(g0[c]).fetch_add(a0 * go[c], std::memory_order_relaxed);
-        std::atomic_ref<T>(g1[c]).fetch_add(a1 * go[c], std::memory_order_relaxed);
-        std::atomic_ref<T>(g2[c]).fetch_add(a2 * go[c], std::memory_order_relaxed);
-        std::atomic_ref<T>(g3[c]).fetch_add(a3 * go[c], std::memory_order_relaxed);
+        if (u0) std::atomic_ref<T>(g0[c]).fetch_add(a0 * go[c], std::memory_order_relaxed);
+        if (u1) std::atomic_ref<T>(g1[c]).fetch_add(a1 * go[c], std::memory_order_relaxed);
+        if (u2) std::atomic_ref<T>(g2[c]).fetch_add(a2 * go[c], std::memory_order_relaxed);
+        if (u3) std::atomic_ref<T>(g3[c]).fetch_add(a3 * go[c], std::memory_order_relaxed);
       }
     } else if constexpr (GC > 0) {
       // Corners may alias each other (clamped): one read-modify-write at a time.
       using V = typename Vec<T, GC>::type;
       const V g = load<V>(go);
-      store(g0, load<V>(g0) + a0 * g);
-      store(g1, load<V>(g1) + a1 * g);
-      store(g2, load<V>(g2) + a2 * g);
-      store(g3, load<V>(g3) + a3 * g);
+      if (u0) store(g0, load<V>(g0) + a0 * g);
+      if (u1) store(g1, load<V>(g1) + a1 * g);
+      if (u2) store(g2, load<V>(g2) + a2 * g);
+      if (u3) store(g3, load<V>(g3) + a3 * g);
     } else {
       // Corners may alias each other (clamped), so no __restrict and one corner at a time.
+      if (u0) {
 #pragma omp simd
-      for (int c = 0; c < n; ++c) g0[c] += a0 * go[c];
+        for (int c = 0; c < n; ++c) g0[c] += a0 * go[c];
+      }
+      if (u1) {
 #pragma omp simd
-      for (int c = 0; c < n; ++c) g1[c] += a1 * go[c];
+        for (int c = 0; c < n; ++c) g1[c] += a1 * go[c];
+      }
+      if (u2) {
 #pragma omp simd
-      for (int c = 0; c < n; ++c) g2[c] += a2 * go[c];
+        for (int c = 0; c < n; ++c) g2[c] += a2 * go[c];
+      }
+      if (u3) {
 #pragma omp simd
-      for (int c = 0; c < n; ++c) g3[c] += a3 * go[c];
+        for (int c = 0; c < n; ++c) g3[c] += a3 * go[c];
+      }
     }
   }
 }

@@ -161,13 +161,16 @@ __global__ void backward_kernel(const T* __restrict__ grad_output, const T* __re
         int64_t e[4];
         corner_offsets(b, p.width_in, C, e);
         const A a[4] = {m * b.w00(), m * b.w01(), m * b.w10(), m * b.w11()};
+        // Only corners inside the image receive a gradient (an invalid corner's clamped position
+        // belongs to another corner), as in the reference; a valid corner does even when its
+        // weight is 0, so inf/NaN in grad_output propagates as there and on the CPU.
+        const bool valid[4] = {b.v00 != A(0), b.v01 != A(0), b.v10 != A(0), b.v11 != A(0)};
         A d[4] = {A(0), A(0), A(0), A(0)};
         for (int c = 0; c < gc; ++c) {
           const A goc = load(go + c);
           for (int k = 0; k < 4; ++k) {
             d[k] += goc * load(image_g + e[k] + c);
-            // a[k] == 0 for invalid corners, whose clamped position another corner shares.
-            if (a[k] != A(0)) atomicAdd(grad_image_g + e[k] + c, static_cast<Acc>(a[k] * goc));
+            if (valid[k]) atomicAdd(grad_image_g + e[k] + c, static_cast<Acc>(a[k] * goc));
           }
         }
         d[0] *= b.v00;
