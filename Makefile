@@ -1,5 +1,6 @@
 # internimage-mm: the README's commands.
-#   make test        environment (first run ~25 min here, then seconds) + the CI test suite
+#   make test        environment (first run ~25 min here, then seconds) + lint + the CI test suite
+#   make lint        ruff (settings in pyproject.toml)
 #   make test-slow   learning runs (marked `slow`)
 #   make bench-op    DCNv3 operator benchmark
 #   make gpu-check   on a bare CUDA machine (torch + nvcc, nothing else): build ops_dcnv3 with its
@@ -24,7 +25,7 @@ ALLOW_CUDA_TORCH ?=
 OPS_SOURCES := ops_dcnv3/setup.py $(wildcard ops_dcnv3/csrc/*.cpp ops_dcnv3/csrc/*.h \
 	ops_dcnv3/csrc/*/*.cpp ops_dcnv3/csrc/*/*.h ops_dcnv3/csrc/*/*.cu)
 
-.PHONY: env ops test test-slow test-gpu gpu-check bench-op demo lock clean-ops
+.PHONY: env ops lint test test-slow test-gpu gpu-check bench-op demo lock clean-ops
 
 env: $(STAMPS)/project
 
@@ -66,7 +67,10 @@ $(STAMPS)/project: pyproject.toml $(STAMPS)/mm $(STAMPS)/ops
 	$(PIP) install -q --no-build-isolation --no-deps -e .
 	@touch $@
 
-test: env
+lint: env
+	$(BIN)/ruff check .
+
+test: env lint
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS) tests
 
 test-slow: env
@@ -87,7 +91,7 @@ gpu-check:
 # Detection demo on the CPU: generate data/synthetic_coco (once), train Mask R-CNN with a tiny
 # InternImage from scratch (600 iterations, validated every 200), evaluate the last checkpoint
 # (COCO bbox/segm table) and draw its predictions on the val images into work_dirs/demo/vis.
-DEMO_CONFIG := configs/detection/mask-rcnn_internimage-tiny_fpn_synthetic.py
+DEMO_CONFIG := configs/detection/mask-rcnn_internimage-tiny_fpn_1xb4-600iter_synthetic.py
 DEMO_DIR    := work_dirs/demo
 
 demo: env

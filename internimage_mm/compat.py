@@ -1,7 +1,8 @@
 """Workarounds for the pinned OpenMMLab stack on a CPU-only torch, in one place.
 
-Each fix is applied by :func:`apply` (called on ``import internimage_mm``), is idempotent, and
-does nothing where the problem does not exist. Installed packages are never edited.
+Each fix is applied by :func:`apply` (called on ``import internimage_mm``) only where the
+running environment has the problem (detected, not assumed), once, and is logged at debug level.
+Installed packages are never edited.
 
 (a) torchvision: the registry's torchvision 0.28.0 is a CUDA build. With a CPU torch its C++
     extension cannot load, and ``import torchvision`` fails in ``torchvision/_meta_registrations``
@@ -26,12 +27,20 @@ does nothing where the problem does not exist. Installed packages are never edit
     Float but found BFloat16" inside every two-stage detector. :func:`patch_mmcv_cpu_kernels`
     routes those kernels through float32 for low-precision CPU tensors (outputs written in
     place are copied back), which is what autocast does for torch's own float32-only ops. It
-    is a proxy that passes float32/float64 calls straight through.
+    is a proxy that passes float32/float64 calls straight through, installed where no CUDA
+    device is available.
+(f) mmpretrain's inferencers (``ImageClassificationInferencer``, ...) build their pipeline and
+    visualizer in whatever default scope is current: after a ``DetInferencer`` or
+    ``MMSegInferencer`` in the same process (a notebook using both) that is mmdet's or mmseg's,
+    and ``ResizeEdge is not in the mmdet::transform registry``. mmengine's own inferencers set
+    their scope; where mmpretrain's do not, :func:`patch_mmpretrain_inferencer_scope` runs
+    their ``__init__``/``__call__`` in the ``mmpretrain`` scope.
 """
 from __future__ import annotations
 
 import contextlib
 import importlib.util
+import logging
 import re
 import sys
 from pathlib import Path
@@ -74,19 +83,23 @@ def patch_torchvision_ops() -> bool:
     return True
 
 
-def patch_mmseg_config_scope() -> None:
-    """(d) Let ``mmseg::`` config paths resolve with the onedl-mmsegmentation distribution."""
+def patch_mmseg_config_scope() -> bool:
+    """(d) Let ``mmseg::`` config paths resolve with the onedl-mmsegmentation distribution.
+
+    Returns True when the mapping was changed by this call."""
     try:
         from mmengine.config import utils as config_utils
     except ImportError:
-        return
+        return False
     if importlib.util.find_spec('mmseg') is None:
-        return
+        return False
+    from importlib.metadata import PackageNotFoundError, distribution
     try:
-        from importlib.metadata import PackageNotFoundError, distribution
         distribution(config_utils.MODULE2PACKAGE.get('mmseg', 'mmseg'))
     except PackageNotFoundError:
         config_utils.MODULE2PACKAGE['mmseg'] = 'mmseg'
+        return True
+    return False
 
 
 @contextlib.contextmanager
@@ -200,8 +213,57 @@ def patch_mmcv_cpu_kernels() -> bool:
     return patched
 
 
-def apply() -> None:
-    """Apply every import-time fix ((a), (d) and (e)); (b) is per run."""
-    patch_torchvision_ops()
-    patch_mmseg_config_scope()
-    patch_mmcv_cpu_kernels()  # after (a): mmcv.ops may import torchvision
+def patch_mmpretrain_inferencer_scope() -> bool:
+    """(f) Run mmpretrain's inferencers in their own scope when they do not do so themselves.
+
+    Returns True when this call patched them."""
+    if importlib.util.find_spec('mmpretrain') is None:
+        return False
+    import functools
+    import inspect
+
+    from mmengine.registry import DefaultScope
+    from mmpretrain.apis import base
+    if getattr(base.BaseInferencer, '_internimage_scoped', False):
+        return False
+    if 'scope' in inspect.getsource(base.BaseInferencer.__init__):
+        return False  # a release that handles its scope
+
+    def scoped(fn):
+        @functools.wraps(fn)
+        def call(self, *args, **kwargs):
+            with DefaultScope.overwrite_default_scope('mmpretrain'):
+                return fn(self, *args, **kwargs)
+        return call
+
+    pending = [base.BaseInferencer]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        for name in ('__init__', '__call__'):
+            if name in vars(cls):
+                setattr(cls, name, scoped(vars(cls)[name]))
+    base.BaseInferencer._internimage_scoped = True
+    return True
+
+
+def apply() -> list[str]:
+    """Apply the import-time fixes ((a), (d), (e), (f)) that this environment needs, once each, and
+    log them at debug level; (b) is per run. On a CUDA torch with a working torchvision and the
+    upstream mmsegmentation distribution nothing is patched. Returns the fixes applied now."""
+    applied = []
+    if patch_torchvision_ops():
+        applied.append('(a) torchvision op schemas for its CUDA build on a CPU torch')
+    if patch_mmseg_config_scope():
+        applied.append("(d) mmseg:: config scope -> the onedl-mmsegmentation distribution")
+    # (e) matters where mixed precision runs on the CPU: a machine without a CUDA device.
+    if not torch.cuda.is_available() and patch_mmcv_cpu_kernels():
+        applied.append('(e) mmcv NMS/RoIAlign CPU kernels through float32 for bfloat16/float16')
+    if patch_mmpretrain_inferencer_scope():
+        applied.append("(f) mmpretrain's inferencers run in the mmpretrain scope")
+    if applied:
+        from mmengine.logging import print_log
+        for fix in applied:
+            print_log(f'internimage_mm.compat: applied {fix}', logger='current',
+                      level=logging.DEBUG)
+    return applied

@@ -62,9 +62,63 @@ def isolated_default_scope(_initial_default_scopes):
         scope._instance_dict.update(_initial_default_scopes)
 
 
-@pytest.fixture(scope='session')
-def shared_dir() -> Path:
-    """``../shared`` beside the checkout (goldens and specs); tests skip clearly without it."""
-    if not SHARED.is_dir():
-        pytest.skip(f'{SHARED} not found: the golden/spec files live in ../shared beside the repo')
-    return SHARED
+DATA = REPO / 'tests' / 'data'
+
+
+def data_file(relpath: str) -> Path:
+    """A test-data file (``'golden/...'``, ``'spec/...'``): the copy in ``tests/data``, else
+    ``../shared`` beside the checkout (large goldens not copied); skips with a message when
+    neither has it."""
+    for root in (DATA, SHARED):
+        path = root / relpath
+        if path.is_file():
+            return path
+    pytest.skip(f'{relpath} is neither in {DATA} nor in {SHARED} (large goldens are not copied '
+                'into the repository)')
+
+
+def load_json(relpath: str):
+    """A JSON test-data file, e.g. ``load_json('spec/variants.json')``."""
+    import json
+    return json.loads(data_file(relpath).read_text())
+
+
+@pytest.fixture
+def log_records():
+    """Records of mmengine's 'current' logger during the test."""
+    import logging
+
+    from mmengine.logging import MMLogger
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    yield records
+    logger.removeHandler(handler)
+
+
+@pytest.fixture
+def http_server(tmp_path, monkeypatch):
+    """A folder served over HTTP on 127.0.0.1 (the only network these tests use), and torch's
+    download cache moved into the test's tmp_path. Yields ``(folder, base_url)``."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class QuietHandler(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    served = tmp_path / 'served'
+    served.mkdir()
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    server = ThreadingHTTPServer(('127.0.0.1', 0),
+                                 functools.partial(QuietHandler, directory=str(served)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield served, f'http://127.0.0.1:{server.server_address[1]}'
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -3,7 +3,7 @@
 The config's ``default_scope`` decides which package's registries build it; mmengine's Runner
 does the rest. Examples::
 
-    python tools/train.py configs/detection/mask-rcnn_internimage-t_fpn_1x_coco.py
+    python tools/train.py configs/detection/mask-rcnn_internimage-t_fpn_8xb2-1x_coco.py
     python tools/train.py CONFIG --work-dir work_dirs/x --resume            # latest checkpoint
     python tools/train.py CONFIG --cfg-options train_dataloader.batch_size=4
     bash tools/dist_train.sh CONFIG 8                                        # torchrun

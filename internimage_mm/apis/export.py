@@ -12,14 +12,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from mmengine.config import Config
-from mmengine.registry import DefaultScope
 from mmengine.runner import load_checkpoint
 from torch import nn
 
 from ..models.layers.dcnv3 import set_core_op
-
-_TASK_PACKAGES = {'mmpretrain': 'mmpretrain.registry', 'mmdet': 'mmdet.registry',
-                  'mmseg': 'mmseg.registry'}
+from .builder import TASKS, build_model
 
 
 class _ClassifierLogits(nn.Module):
@@ -42,7 +39,8 @@ class ExportReport:
     batch_sizes: tuple[int, ...]
 
 
-def build_exportable(config: str, checkpoint: str | None, part: str = 'auto') -> tuple[nn.Module, list[str]]:
+def build_exportable(config: str, checkpoint: str | None,
+                     part: str = 'auto') -> tuple[nn.Module, list[str]]:
     """The module to export and its output names.
 
     ``part``: ``'classifier'`` (mmpretrain ImageClassifier -> logits), ``'backbone'`` (the
@@ -51,9 +49,9 @@ def build_exportable(config: str, checkpoint: str | None, part: str = 'auto') ->
     """
     cfg = Config.fromfile(config)
     scope = cfg.get('default_scope', 'mmpretrain')
-    if scope not in _TASK_PACKAGES:
+    if scope not in TASKS:
         raise ValueError(f'export: unsupported default_scope {scope!r} in {config}; '
-                         f'supported: {sorted(_TASK_PACKAGES)}')
+                         f'supported: {sorted(TASKS)}')
     if part == 'auto':
         part = 'classifier' if scope == 'mmpretrain' else 'unsupported'
     if part == 'unsupported' or (part == 'classifier' and scope != 'mmpretrain'):
@@ -62,9 +60,7 @@ def build_exportable(config: str, checkpoint: str | None, part: str = 'auto') ->
                          'of this exporter); export its backbone with --part backbone')
     if part not in ('classifier', 'backbone'):
         raise ValueError(f"export: part must be 'classifier', 'backbone' or 'auto', got {part!r}")
-    registry = __import__(_TASK_PACKAGES[scope], fromlist=['MODELS']).MODELS
-    with DefaultScope.overwrite_default_scope(scope):
-        model = registry.build(cfg.model)
+    model = build_model(cfg, pretrained=checkpoint is None)
     if checkpoint is not None:
         load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
     model.eval()

@@ -13,6 +13,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from .. import compat
+from ..models.backbones.checkpoint import fetch_checkpoint
 from .strategy import enable_strategy
 
 _VIS_HOOKS = ('DetVisualizationHook', 'SegVisualizationHook', 'VisualizationHook')
@@ -74,6 +75,8 @@ def prepare_train_cfg(cfg: Config, *, launcher: str = 'none', work_dir: str,
         if 'auto_scale_lr' not in cfg:
             raise SystemExit('--auto-scale-lr: the config has no auto_scale_lr.base_batch_size')
         cfg.auto_scale_lr.enable = True
+    if cfg.get('load_from') and not resume:
+        cfg.load_from = _local_checkpoint(cfg.load_from)
     if resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif resume is not None:
@@ -88,12 +91,11 @@ def prepare_train_cfg(cfg: Config, *, launcher: str = 'none', work_dir: str,
 def prepare_test_cfg(cfg: Config, checkpoint: str, *, launcher: str = 'none', work_dir: str,
                      out: str | None = None, show_dir: str | None = None,
                      tta: bool = False) -> Config:
-    """Checkpoint, result dumping (``out``), prediction drawing (``show_dir``) and TTA."""
-    if not osp.isfile(checkpoint):
-        raise SystemExit(f'checkpoint {checkpoint} does not exist')
+    """Checkpoint (a file or URL, ours or an official release: converted in memory on load),
+    result dumping (``out``), prediction drawing (``show_dir``) and TTA."""
     cfg.launcher = launcher
     cfg.work_dir = work_dir
-    cfg.load_from = checkpoint
+    cfg.load_from = _local_checkpoint(checkpoint)
     if out is not None:
         if not out.endswith(('.pkl', '.pickle')):
             raise SystemExit(f'--out must be a .pkl/.pickle file, got {out}')
@@ -111,6 +113,14 @@ def prepare_test_cfg(cfg: Config, checkpoint: str, *, launcher: str = 'none', wo
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
     return cfg
+
+
+def _local_checkpoint(source: str) -> str:
+    """A local file for a checkpoint path or URL (downloaded once, clear errors)."""
+    try:
+        return fetch_checkpoint(source)
+    except (FileNotFoundError, RuntimeError) as e:
+        raise SystemExit(str(e)) from e
 
 
 def _enable_visualization(cfg: Config, show_dir: str) -> None:

@@ -1,6 +1,5 @@
-"""Dataset helpers for the detection configs (imports mmdet, so not imported by the package
-root: configs load it with ``custom_imports=dict(imports=['internimage_mm',
-'internimage_mm.datasets'])``)."""
-from .coco import ValidatedCocoDataset
+"""Datasets, data transforms and synthetic data generators.
 
-__all__ = ['ValidatedCocoDataset']
+Task-specific modules (``coco`` needs mmdet, ``transforms`` mmcv) are imported through
+:mod:`internimage_mm.tasks`; ``synthetic`` needs only numpy and Pillow.
+"""

@@ -7,7 +7,7 @@ from internimage_mm.apis.export import build_exportable, export_onnx
 
 from ..conftest import REPO
 
-CONFIG = REPO / 'configs' / 'classification' / 'internimage-tiny_synthetic-64.py'
+CONFIG = REPO / 'configs' / 'classification' / 'internimage-tiny_1xb16-12e_synthetic-64px.py'
 
 
 @pytest.fixture(scope='module')

@@ -9,7 +9,7 @@ from internimage_mm.apis import prepare_test_cfg, prepare_train_cfg
 
 from ..conftest import REPO
 
-TINY = REPO / 'configs' / 'classification' / 'internimage-tiny_synthetic-64.py'
+TINY = REPO / 'configs' / 'classification' / 'internimage-tiny_1xb16-12e_synthetic-64px.py'
 
 
 @pytest.fixture

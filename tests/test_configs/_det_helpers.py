@@ -13,7 +13,7 @@ from mmengine.registry import init_default_scope
 
 import internimage_mm  # noqa: F401  (registers the modules)
 
-from ._tiny import TINY_BACKBONE, TINY_WIDTHS, shrink_optim_cfg  # noqa: F401
+from ._tiny import TINY_BACKBONE, TINY_WIDTHS, shrink_backbone  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
 DET_CONFIGS = REPO / 'configs' / 'detection'
@@ -40,9 +40,7 @@ def shrink_model_cfg(model_cfg: ConfigDict, num_queries: int = 30, num_dn_querie
     """
     model = copy.deepcopy(model_cfg)
     backbone = model.backbone
-    backbone.update(TINY_BACKBONE, with_cp=False, init_cfg=None)
-    if backbone.get('level2_post_norm'):
-        backbone.level2_post_norm_block_ids = [1]
+    shrink_backbone(backbone)
     out_indices = backbone.get('out_indices', (0, 1, 2, 3))
     model.neck.in_channels = [TINY_WIDTHS[i] for i in out_indices]
     if 'num_queries' in model:

@@ -12,22 +12,24 @@ from mmengine.registry import init_default_scope
 
 import internimage_mm  # noqa: F401  (registers the modules)
 
-from ._tiny import TINY_BACKBONE, TINY_WIDTHS, shrink_optim_cfg  # noqa: F401
+from ._tiny import TINY_BACKBONE, TINY_WIDTHS, shrink_backbone  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
 SEG_CONFIGS = REPO / 'configs' / 'segmentation'
 
 # The ADE20K rows of paper_tables.md: config -> (variant, crop, params, GFLOPs, FLOPs input).
 PAPER_ROWS = {
-    'upernet_internimage-t_512x512_160k_ade20k': ('t', 512, 59e6, 944, (512, 2048)),
-    'upernet_internimage-s_512x512_160k_ade20k': ('s', 512, 80e6, 1017, (512, 2048)),
-    'upernet_internimage-b_512x512_160k_ade20k': ('b', 512, 128e6, 1185, (512, 2048)),
-    'upernet_internimage-l_640x640_160k_ade20k': ('l', 640, 256e6, 2526, (640, 2560)),
-    'upernet_internimage-xl_640x640_160k_ade20k': ('xl', 640, 368e6, 3142, (640, 2560)),
-    'upernet_internimage-h_896x896_160k_ade20k': ('h', 896, 1.12e9, 3566, (896, 896)),
-    'mask2former_internimage-h_896x896_80k_ade20k': ('h', 896, 1.31e9, 4635, (896, 896)),
+    'upernet_internimage-t_8xb2-160k_ade20k-512x512': ('t', 512, 59e6, 944, (512, 2048)),
+    'upernet_internimage-s_8xb2-160k_ade20k-512x512': ('s', 512, 80e6, 1017, (512, 2048)),
+    'upernet_internimage-b_8xb2-160k_ade20k-512x512': ('b', 512, 128e6, 1185, (512, 2048)),
+    'upernet_internimage-l_8xb2-160k_ade20k-640x640': ('l', 640, 256e6, 2526, (640, 2560)),
+    'upernet_internimage-xl_8xb2-160k_ade20k-640x640': ('xl', 640, 368e6, 3142, (640, 2560)),
+    'upernet_internimage-h_16xb1-160k_ade20k-896x896': ('h', 896, 1.12e9, 3566, (896, 896)),
+    'mask2former_internimage-h_cocostuff164k-pre_16xb1-80k_ade20k-896x896':
+        ('h', 896, 1.31e9, 4635, (896, 896)),
 }
-SYNTHETIC = ('upernet_internimage-tiny_synthetic', 'mask2former_internimage-tiny_synthetic')
+SYNTHETIC = ('upernet_internimage-tiny_1xb4-600iter_synthetic-128x128',
+             'mask2former_internimage-tiny_1xb4-600iter_synthetic-128x128')
 
 # A tiny backbone: stage widths 16/32/64/128 with 16-channel DCNv3 groups, 5 blocks.
 
@@ -48,9 +50,7 @@ def shrink_model_cfg(model_cfg: ConfigDict, dims: int = 32, size: int = 64) -> C
     model = copy.deepcopy(model_cfg)
     model.data_preprocessor.size = (size, size)
     backbone = model.backbone
-    backbone.update(TINY_BACKBONE, with_cp=False, init_cfg=None)
-    if backbone.get('level2_post_norm'):
-        backbone.level2_post_norm_block_ids = [1]
+    shrink_backbone(backbone)
     head = model.decode_head
     head.in_channels = list(TINY_WIDTHS)
     if head.type == 'UPerHead':

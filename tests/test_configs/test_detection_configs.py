@@ -6,24 +6,30 @@ Expected values are those of official_configs.md §1.2, §2 and §4 and paper_ta
 from __future__ import annotations
 
 import copy
-import json
 import math
 
 import pytest
 import torch
 from mmengine.optim import build_optim_wrapper
-from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
-from ._det_helpers import (CONFIG_NAMES, TINY_BACKBONE, build_model, load_config,
-                           shrink_model_cfg, shrink_optim_cfg, synthetic_batch)
+from ..conftest import load_json
+from ._det_helpers import (
+    CONFIG_NAMES,
+    TINY_BACKBONE,
+    build_model,
+    load_config,
+    shrink_model_cfg,
+    synthetic_batch,
+)
+from ._tiny import OFFICIAL_URL, layer_decay_constructor, meta_backbone
 
 # ----------------------------------------------------------------------------- expectations
 CKPT = {
-    't': 'checkpoints/internimage_t_1k_224.pth',
-    's': 'checkpoints/internimage_s_1k_224.pth',
-    'b': 'checkpoints/internimage_b_1k_224.pth',
-    'l': 'checkpoints/internimage_l_22k_192to384.pth',
-    'xl': 'checkpoints/internimage_xl_22k_192to384.pth',
+    't': OFFICIAL_URL + 'internimage_t_1k_224.pth',
+    's': OFFICIAL_URL + 'internimage_s_1k_224.pth',
+    'b': OFFICIAL_URL + 'internimage_b_1k_224.pth',
+    'l': OFFICIAL_URL + 'internimage_l_22k_192to384.pth',
+    'xl': OFFICIAL_URL + 'internimage_xl_22k_192to384.pth',
     'h': None,  # the official DINO-H file loads no weights
 }
 WIDTH = {'t': 64, 's': 80, 'b': 112, 'l': 160, 'xl': 192, 'h': 320}
@@ -39,7 +45,7 @@ def expected(name: str) -> dict:
     family = 'dino' if name.startswith('dino') else (
         'cascade' if name.startswith('cascade') else 'mask')
     variant = name.split('internimage-')[1].split('_')[0]
-    three_x = '_ms-3x_' in name
+    three_x = '-ms-3x_' in name
     e = dict(family=family, variant=variant, three_x=three_x, ckpt=CKPT[variant], batch=2,
              base_batch=16, clip=None, wd=0.05, lr=1e-4, epochs=36 if three_x else 12,
              milestones=[27, 33] if three_x else [8, 11], num_layers=NUM_LAYERS[variant],
@@ -104,7 +110,7 @@ def test_config_official_settings(name, configs):
     cfg = _cfg(configs, name)
     e = expected(name)
     assert cfg.default_scope == 'mmdet'
-    assert cfg.custom_imports == dict(imports=['internimage_mm', 'internimage_mm.datasets'],
+    assert cfg.custom_imports == dict(imports=['internimage_mm.tasks.detection'],
                                       allow_failed_imports=False)
     # mmdet's CocoDataset with clear errors for bad paths / category ids (not silent skips)
     for split in ('train', 'val', 'test'):
@@ -114,15 +120,16 @@ def test_config_official_settings(name, configs):
 
     backbone = cfg.model.backbone
     assert backbone.type == 'InternImage' and backbone.arch == e['variant']
-    assert backbone.core_op == 'DCNv3' and backbone.norm_layer == 'LN'
+    built = meta_backbone(backbone)
+    assert built.core_op == 'DCNv3' and backbone.get('norm_layer', 'LN') == 'LN'
+    assert built.arch_settings['layer_scale'] == (None if e['variant'] == 'h' else 1.0)
     assert backbone.drop_path_rate == e['drop_path']
     assert backbone.with_cp is e['with_cp']
     assert tuple(backbone.out_indices) == e['out_indices']
-    assert backbone.layer_scale == (None if e['variant'] == 'h' else 1.0)
     if e['ckpt'] is None:
         assert backbone.init_cfg is None
     else:
-        assert backbone.init_cfg == dict(type='Pretrained', checkpoint=e['ckpt'])
+        assert backbone.init_cfg == dict(type='Pretrained', checkpoint=e['ckpt'])  # the release URL
     assert list(cfg.model.neck.in_channels) == e['neck_in']
     assert cfg.model.data_preprocessor.pad_size_divisor == 32
 
@@ -149,7 +156,8 @@ def test_config_official_settings(name, configs):
     else:
         assert ow.constructor == 'InternImageLayerDecayOptimizerConstructor'
         pw = ow.paramwise_cfg
-        assert pw.num_layers == e['num_layers'] == sum(pw.depths)
+        assert 'num_layers' not in pw and 'depths' not in pw  # the model owns them
+        assert layer_decay_constructor(ow, backbone).num_layers == e['num_layers']
         assert pw.layer_decay_rate == e['rate']
         assert pw.get('offset_lr_scale', 1.0) == e['offset_lr_scale']
         if e['offset_lr_scale'] != 1.0:
@@ -234,7 +242,7 @@ def test_config_official_settings(name, configs):
 
 # ----------------------------------------------------------------------------- full size
 @pytest.mark.parametrize('name', CONFIG_NAMES)
-def test_full_size_structure(name, configs, shared_dir):
+def test_full_size_structure(name, configs):
     """Backbone keys and shapes equal the official manifest; the whole detector has the
     paper's parameter count. Built on the meta device (no memory, no init)."""
     cfg = _cfg(configs, name)
@@ -244,16 +252,14 @@ def test_full_size_structure(name, configs, shared_dir):
     with torch.device('meta'):
         model = build_model(model_cfg)
 
-    spec = shared_dir / 'spec'
-    manifest = json.loads((spec / f'internimage_{e["variant"]}_det_backbone_state_dict.json')
-                          .read_text())
+    manifest = load_json(f'spec/internimage_{e["variant"]}_det_backbone_state_dict.json')
     keys = {k: list(v.shape) for k, v in model.backbone.state_dict().items()}
     assert sorted(keys) == sorted(manifest)
     assert keys == manifest
 
     # Architecture kwargs equal the official det kwargs (variants.json); run settings are
     # checked per config above.
-    official = json.loads((spec / 'variants.json').read_text())[e['variant']][
+    official = load_json('spec/variants.json')[e['variant']][
         'detection_segmentation_backbone']['kwargs']
     settings = model.backbone.arch_settings
     for key in ('channels', 'depths', 'groups', 'layer_scale', 'offset_scale', 'post_norm',
@@ -278,16 +284,14 @@ def test_layer_decay_scales_match_official_table(name, configs):
     cfg = _cfg(configs, name)
     e = expected(name)
     ow = cfg.optim_wrapper
-    ctor = OPTIM_WRAPPER_CONSTRUCTORS.build(dict(
-        type=ow.constructor, optim_wrapper_cfg=dict(type=ow.type, optimizer=ow.optimizer),
-        paramwise_cfg=ow.paramwise_cfg))
+    ctor = layer_decay_constructor(ow, cfg.model.backbone)
     stem, firsts, last = OFFICIAL_SCALES[(e['family'], e['variant'], e['three_x'])]
 
     def scale(name):
         return ctor.get_layer_scale(ctor.get_layer_id(name))
 
     assert _agrees(scale('backbone.patch_embed.conv1.weight'), stem)
-    depths = ow.paramwise_cfg.depths
+    depths = ctor.depths
     for stage, printed in enumerate(firsts):
         assert _agrees(scale(f'backbone.levels.{stage}.blocks.0.dcn.input_proj.weight'), printed)
     assert _agrees(scale(f'backbone.levels.3.blocks.{depths[3] - 1}.mlp.fc1.weight'), last)
@@ -318,7 +322,7 @@ def test_shrunk_model_train_step(name, configs):
     model = build_model(shrink_model_cfg(cfg.model))
     model.init_weights()
     model.train()
-    optim_wrapper = build_optim_wrapper(model, shrink_optim_cfg(cfg.optim_wrapper))
+    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
 
     # Spot checks of the parameter groups (tiny depths [1, 1, 2, 1]: N = 5 + 2 = 7 ids).
     groups = _groups_by_name(model, optim_wrapper.optimizer)
@@ -373,7 +377,7 @@ def test_pretrained_init_cfg_loads_an_official_t_checkpoint(configs, tmp_path):
     """The backbone's ``Pretrained`` init_cfg loads an official ImageNet checkpoint (``model``
     entry, classifier keys ignored). T's has no layer-scale gammas: the det config's gammas
     (layer_scale=1.0) stay at 1.0 and are reported missing, as in the official run."""
-    cfg = _cfg(configs, 'mask-rcnn_internimage-t_fpn_1x_coco')
+    cfg = _cfg(configs, 'mask-rcnn_internimage-t_fpn_8xb2-1x_coco')
     model_cfg = shrink_model_cfg(cfg.model)
     imagenet_cfg = dict(copy.deepcopy(model_cfg.backbone), layer_scale=None)
     imagenet = build_model(dict(model_cfg, backbone=imagenet_cfg)).backbone
@@ -402,7 +406,7 @@ def test_paper_config_without_coco_names_the_missing_path(configs, tmp_path):
     from mmdet.registry import DATASETS
     from mmengine.registry import init_default_scope
     init_default_scope('mmdet')
-    dataset = copy.deepcopy(_cfg(configs, 'mask-rcnn_internimage-t_fpn_1x_coco').val_dataloader
+    dataset = copy.deepcopy(_cfg(configs, 'mask-rcnn_internimage-t_fpn_8xb2-1x_coco').val_dataloader
                             .dataset)
     dataset.data_root = str(tmp_path / 'coco') + '/'
     with pytest.raises(FileNotFoundError, match=r"data_root .*coco/' does not exist"):

@@ -13,8 +13,18 @@ import torch
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 
-from ._seg_helpers import (PAPER_ROWS, SEG_CONFIGS, SYNTHETIC, TINY_BACKBONE, build_model,
-                           load_config, shrink_model_cfg, shrink_optim_cfg, synthetic_batch)
+from ..conftest import data_file
+from ._seg_helpers import (
+    PAPER_ROWS,
+    SEG_CONFIGS,
+    SYNTHETIC,
+    TINY_BACKBONE,
+    build_model,
+    load_config,
+    shrink_model_cfg,
+    synthetic_batch,
+)
+from ._tiny import OFFICIAL_URL, layer_decay_constructor, meta_backbone
 
 ALL = tuple(PAPER_ROWS) + SYNTHETIC
 WIDTH = {'t': 64, 's': 80, 'b': 112, 'l': 160, 'xl': 192, 'h': 320}
@@ -59,7 +69,7 @@ def test_config_parses_with_plain_mmengine(name, configs):
     cfg = configs[name]
     assert cfg.default_scope == 'mmseg'
     assert cfg.custom_imports.allow_failed_imports is False
-    assert 'internimage_mm' in cfg.custom_imports.imports
+    assert cfg.custom_imports.imports == ['internimage_mm.tasks.segmentation']
     assert cfg.model.backbone.type == 'InternImage'
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         pipeline = cfg[key].dataset.pipeline
@@ -88,21 +98,24 @@ def test_config_official_settings(name, configs):
     model = cfg.model
     # backbone
     bb = model.backbone
-    assert bb.arch == variant and bb.core_op == 'DCNv3'
+    built = meta_backbone(bb)  # what the model is, not what the config restates
+    assert bb.arch == variant and built.core_op == 'DCNv3'
     offset_scale, post_norm, layer_scale = ARCH[variant]
-    assert (bb.offset_scale, bb.post_norm, bb.layer_scale) == (offset_scale, post_norm,
-                                                               layer_scale)
+    arch = built.arch_settings
+    assert (arch['offset_scale'], arch['post_norm'], arch['layer_scale']) == (
+        offset_scale, post_norm, layer_scale)
     assert bb.drop_path_rate == DROP_PATH[variant]
     assert bb.with_cp is False and tuple(bb.out_indices) == (0, 1, 2, 3)
     if variant == 'h':
-        assert (bb.dw_kernel_size, bb.res_post_norm, bb.level2_post_norm,
-                bb.center_feature_scale) == (5, True, True, True)
-        assert list(bb.level2_post_norm_block_ids) == [5, 11, 17, 23, 29]
-    if m2f:
+        assert (arch['dw_kernel_size'], arch['res_post_norm'], arch['level2_post_norm'],
+                arch['center_feature_scale']) == (5, True, True, True)
+        assert list(arch['level2_post_norm_block_ids']) == [5, 11, 17, 23, 29]
+    if m2f:  # the official COCO-Stuff Mask2Former, from its release URL
         assert bb.init_cfg is None
-        assert cfg.load_from.startswith('checkpoints/')
+        assert cfg.load_from == (OFFICIAL_URL +
+                                 'mask2former_internimage_h_896_80k_cocostuff164k.pth')
     else:
-        assert bb.init_cfg == dict(type='Pretrained', checkpoint=f'checkpoints/{CKPT[variant]}')
+        assert bb.init_cfg == dict(type='Pretrained', checkpoint=OFFICIAL_URL + CKPT[variant])
         assert cfg.load_from is None
     assert model.get('pretrained') is None
     widths = [WIDTH[variant] * 2**i for i in range(4)]
@@ -172,8 +185,10 @@ def test_config_official_settings(name, configs):
     lr = 1e-5 if m2f else (6e-5 if variant in ('t', 's', 'b') else 2e-5)
     assert optim.optimizer.lr == lr
     paramwise = optim.paramwise_cfg
-    assert paramwise.num_layers == NUM_LAYERS[variant] == sum(DEPTHS[variant])
-    assert list(paramwise.depths) == DEPTHS[variant]
+    assert 'num_layers' not in paramwise and 'depths' not in paramwise  # the model owns them
+    ctor = layer_decay_constructor(optim, model.backbone)
+    assert ctor.num_layers == NUM_LAYERS[variant] == sum(DEPTHS[variant])
+    assert ctor.depths == DEPTHS[variant]
     assert paramwise.layer_decay_rate == RATE[variant]
     assert paramwise.offset_lr_scale == 1.0
     assert paramwise.get('decay_rule', 'detection') == 'detection'
@@ -205,7 +220,7 @@ def test_schedule_equals_official_warmup_times_poly():
     ramp reaches its end factor at step end - 1 = 1499 (mmcv: at 1500), a relative difference of
     at most 1/1500 during the warmup and none after it."""
     from mmengine.optim.scheduler import LinearLR, PolyLR
-    cfg = load_config('upernet_internimage-t_512x512_160k_ade20k')
+    cfg = load_config('upernet_internimage-t_8xb2-160k_ade20k-512x512')
     warmup, poly = cfg.param_scheduler
     total, lr = poly.end, cfg.optim_wrapper.optimizer.lr
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
@@ -222,7 +237,7 @@ def test_schedule_equals_official_warmup_times_poly():
 
 
 @pytest.mark.parametrize('name', list(PAPER_ROWS))
-def test_full_size_structure(name, configs, shared_dir):
+def test_full_size_structure(name, configs):
     """The full-size model builds (meta device: no memory, no time): backbone keys and shapes
     are the official detection/segmentation backbone's; parameters within 1% of the paper."""
     variant, _, paper_params, *_ = PAPER_ROWS[name]
@@ -231,7 +246,7 @@ def test_full_size_structure(name, configs, shared_dir):
     with torch.device('meta'):
         model = build_model(model_cfg)
     manifest = json.loads(
-        (shared_dir / 'spec' / f'internimage_{variant}_det_backbone_state_dict.json').read_text())
+        data_file(f'spec/internimage_{variant}_det_backbone_state_dict.json').read_text())
     state = model.backbone.state_dict()
     assert list(state) == list(manifest) or set(state) == set(manifest)
     assert {k: list(v.shape) for k, v in state.items()} == manifest
@@ -249,7 +264,7 @@ def test_shrunk_model_train_step(name, configs, one_thread):
     model = build_model(shrink_model_cfg(cfg.model))
     model.init_weights()
     model.train()
-    optim = build_optim_wrapper(model, shrink_optim_cfg(cfg.optim_wrapper))
+    optim = build_optim_wrapper(model, cfg.optim_wrapper)
     data = model.data_preprocessor(
         synthetic_batch(size=64, num_classes=cfg.num_classes), training=True)
     losses = model.loss(**data)
@@ -286,11 +301,8 @@ def test_layer_decay_scales_match_official_table(name, configs):
     variant = PAPER_ROWS[name][0]
     if RATE[variant] == 1.0:
         pytest.skip('no decay (rate 1.0): every scale is 1')
-    from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS
-    cfg = configs[name].optim_wrapper
-    constructor = OPTIM_WRAPPER_CONSTRUCTORS.build(dict(
-        type=cfg.constructor, optim_wrapper_cfg=dict(optimizer=cfg.optimizer),
-        paramwise_cfg=cfg.paramwise_cfg))
+    constructor = layer_decay_constructor(configs[name].optim_wrapper,
+                                          configs[name].model.backbone)
     table = {'l': (0.0952, [0.101, 0.138, 0.188, 0.734]),
              'xl': (0.0842, [0.090, 0.122, 0.166, 0.734]),
              'h': (0.0731, [0.077, 0.105, 0.142, 0.735])}[variant]
@@ -310,7 +322,7 @@ def test_layer_decay_scales_match_official_table(name, configs):
 
 def test_user_config_overrides(configs):
     """--cfg-options style overrides reach the model (a user pointing at their checkpoint)."""
-    cfg = Config.fromfile(str(SEG_CONFIGS / 'upernet_internimage-t_512x512_160k_ade20k.py'))
+    cfg = Config.fromfile(str(SEG_CONFIGS / 'upernet_internimage-t_8xb2-160k_ade20k-512x512.py'))
     cfg.merge_from_dict({'model.backbone.init_cfg.checkpoint': '/data/t.pth',
                          'train_dataloader.dataset.data_root': '/data/ade'})
     assert cfg.model.backbone.init_cfg.checkpoint == '/data/t.pth'

@@ -5,7 +5,7 @@ import pytest
 
 pytest.importorskip('mmdet')
 
-from internimage_mm.datasets import ValidatedCocoDataset  # noqa: E402
+from internimage_mm.datasets.coco import ValidatedCocoDataset  # noqa: E402
 
 CATEGORIES = [dict(id=1, name='circle'), dict(id=3, name='square'), dict(id=5, name='triangle')]
 CLASSES = ('circle', 'square', 'triangle')

@@ -5,7 +5,7 @@ import pytest
 
 from ._cli import REPO, metric, run_tool
 
-CONFIG = REPO / 'configs' / 'classification' / 'internimage-tiny_synthetic-64.py'
+CONFIG = REPO / 'configs' / 'classification' / 'internimage-tiny_1xb16-12e_synthetic-64px.py'
 
 
 @pytest.fixture(scope='module')

@@ -15,9 +15,9 @@ import pytest
 from ._cli import REPO, metric, run_tool
 
 CONFIGS = REPO / 'configs' / 'detection'
-MASK_RCNN = CONFIGS / 'mask-rcnn_internimage-tiny_fpn_synthetic.py'
-CASCADE = CONFIGS / 'cascade-mask-rcnn_internimage-tiny_fpn_synthetic.py'
-DINO = CONFIGS / 'dino-4scale_internimage-tiny_synthetic.py'
+MASK_RCNN = CONFIGS / 'mask-rcnn_internimage-tiny_fpn_1xb4-600iter_synthetic.py'
+CASCADE = CONFIGS / 'cascade-mask-rcnn_internimage-tiny_fpn_1xb4-600iter_synthetic.py'
+DINO = CONFIGS / 'dino-4scale_internimage-tiny_1xb4-600iter_synthetic.py'
 VAL_IMAGES = 4
 
 # A few iterations, no validation inside training (tools/test.py evaluates), a checkpoint at
@@ -53,21 +53,43 @@ def _train_then_test(root, tmp_path, config, metrics):
     assert len(results) == VAL_IMAGES
     assert {'bboxes', 'scores', 'labels'} <= set(results[0]['pred_instances'])
     assert len(list(vis.rglob('*.jpg'))) == VAL_IMAGES
-    return results
+    return results, ckpt, values
 
 
 def test_mask_rcnn_train_then_test(root, tmp_path):
-    results = _train_then_test(root, tmp_path, MASK_RCNN, ['bbox_mAP', 'segm_mAP'])
+    results, _, _ = _train_then_test(root, tmp_path, MASK_RCNN, ['bbox_mAP', 'segm_mAP'])
     assert 'masks' in results[0]['pred_instances']
 
 
 def test_cascade_mask_rcnn_train_then_test(root, tmp_path):
-    results = _train_then_test(root, tmp_path, CASCADE, ['bbox_mAP', 'segm_mAP'])
+    results, _, _ = _train_then_test(root, tmp_path, CASCADE, ['bbox_mAP', 'segm_mAP'])
     assert 'masks' in results[0]['pred_instances']
 
 
-def test_dino_train_then_test(root, tmp_path):
-    _train_then_test(root, tmp_path, DINO, ['bbox_mAP'])
+def test_dino_train_then_test_also_from_an_official_checkpoint_url(root, tmp_path,
+                                                                   http_server):
+    """Then the same weights in the official (mmdet 2.x) layout, served over HTTP from
+    127.0.0.1: tools/test.py takes the URL, downloads it once, recognises and converts the
+    layout in memory and gives the same metrics; a URL that cannot be fetched is named."""
+    import torch
+
+    from .._official import to_official_detector
+    _, ckpt, metrics = _train_then_test(root, tmp_path, DINO, ['bbox_mAP', 'bbox_mAP_50'])
+    served, url = http_server
+    ours = torch.load(ckpt, map_location='cpu', weights_only=False)
+    torch.save({'state_dict': to_official_detector(ours['state_dict']),
+                'meta': {'CLASSES': ('circle', 'square', 'triangle')}},
+               served / 'dino_official.pth')
+    out = run_tool('test.py', DINO, f'{url}/dino_official.pth', '--work-dir',
+                   tmp_path / 'official', cwd=root)
+    assert 'official InternImage checkpoint layout recognised (detection/dino)' in out
+    for name, value in metrics.items():
+        assert metric(out, f'coco/{name}') == value, name
+    proc = subprocess.run([sys.executable, str(REPO / 'tools' / 'test.py'), str(DINO),
+                           f'{url}/missing.pth'], cwd=root, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode != 0
+    assert f'cannot fetch checkpoint {url}/missing.pth' in proc.stderr
 
 
 def test_training_on_images_without_annotations(root, tmp_path):

@@ -11,7 +11,7 @@ import torch
 
 from ._cli import REPO, metric
 
-CONFIG = REPO / 'configs' / 'classification' / 'internimage-tiny_synthetic-64.py'
+CONFIG = REPO / 'configs' / 'classification' / 'internimage-tiny_1xb16-12e_synthetic-64px.py'
 
 
 def _free_port() -> int:
@@ -51,7 +51,8 @@ def _train_config(tmp_path, dump_dir):
     """The tiny config plus the test hook that saves every rank's parameters."""
     cfg = tmp_path / 'dist_cfg.py'
     cfg.write_text(f"_base_ = ['{CONFIG}']\n"
-                   "custom_imports = dict(imports=['internimage_mm', 'tests.test_e2e._rank_hook'],"
+                   "custom_imports = dict(imports=['internimage_mm.tasks.classification', "
+                   "'tests.test_e2e._rank_hook'],"
                    " allow_failed_imports=False)\n"
                    f"custom_hooks = [dict(type='DumpRankParamsHook', out_dir='{dump_dir}')]\n")
     return cfg
@@ -107,7 +108,6 @@ def test_fsdp_train_matches_ddp(data, tmp_path):
         'default_hooks.logger.interval=1', 'optim_wrapper.clip_grad.max_norm=0.5',
         'optim_wrapper.constructor=InternImageLayerDecayOptimizerConstructor',
         'optim_wrapper.paramwise_cfg.decay_rule=classification',
-        'optim_wrapper.paramwise_cfg.depths=[1,1,2,1]',
         'optim_wrapper.paramwise_cfg.layer_decay_rate=0.8'])
     _, ddp = _run(['bash', REPO / 'tools/dist_train.sh', CONFIG, 2, '--work-dir',
                    tmp_path / 'ddp', *opts], cwd=tmp_path)

@@ -14,8 +14,10 @@ from PIL import Image
 from ._cli import REPO, metric, run_tool
 
 CONFIGS = {
-    'upernet': REPO / 'configs' / 'segmentation' / 'upernet_internimage-tiny_synthetic.py',
-    'mask2former': REPO / 'configs' / 'segmentation' / 'mask2former_internimage-tiny_synthetic.py',
+    'upernet': (REPO / 'configs' / 'segmentation' /
+                'upernet_internimage-tiny_1xb4-600iter_synthetic-128x128.py'),
+    'mask2former': (REPO / 'configs' / 'segmentation' /
+                    'mask2former_internimage-tiny_1xb4-600iter_synthetic-128x128.py'),
 }
 NUM_VAL = 4
 # One intra-op thread: the models are tiny, and on a shared 2-core machine a second OpenMP

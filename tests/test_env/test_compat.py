@@ -43,7 +43,8 @@ def test_installed_stack_is_the_pinned_one():
 
 def test_incompatible_version_gives_clear_error(monkeypatch):
     monkeypatch.setattr(version, 'installed_version',
-                        lambda m: '0.9.0' if m == 'mmengine' else '99.0.0' if m == 'mmdet' else None)
+                        lambda m: ('0.9.0' if m == 'mmengine' else
+                                   '99.0.0' if m == 'mmdet' else None))
     with pytest.raises(ImportError, match=r'needs mmengine>=0\.10\.7,<1\.0\.0, found 0\.9\.0'):
         version.check_dependencies()
     monkeypatch.setattr(version, 'installed_version', lambda m: None)

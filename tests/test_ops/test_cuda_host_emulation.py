@@ -189,10 +189,11 @@ def test_non_finite_grad_output_at_integer_locations_cpu_equals_cuda(host):
 # Deliberate bugs: each must make the comparison fail.
 MUTANTS = {
     'dx_dy_swapped': {
-        'load(offset + oi + 1), s);\n  const A w = location<A>(base_location<A>(centre_w(p, px.wo), '
-        'grid_dw<A>(p, i)),\n                          load(offset + oi), s);':
-        'load(offset + oi), s);\n  const A w = location<A>(base_location<A>(centre_w(p, px.wo), '
-        'grid_dw<A>(p, i)),\n                          load(offset + oi + 1), s);',
+        'load(offset + oi + 1), s);\n  const A w = location<A>(base_location<A>('
+        'centre_w(p, px.wo), grid_dw<A>(p, i)),\n                          load(offset + oi), s);':
+        'load(offset + oi), s);\n  const A w = location<A>(base_location<A>('
+        'centre_w(p, px.wo), grid_dw<A>(p, i)),\n'
+        '                          load(offset + oi + 1), s);',
     },
     'missing_atomic_add': {
         'atomicAdd(grad_image_g + e[k] + c, static_cast<Acc>(a[k] * goc));':

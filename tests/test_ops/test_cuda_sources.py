@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-KERNEL = Path(__file__).resolve().parents[2] / 'ops_dcnv3' / 'csrc' / 'cuda' / 'dcnv3_cuda_kernel.cu'
+KERNEL = (Path(__file__).resolve().parents[2] / 'ops_dcnv3' / 'csrc' / 'cuda' /
+          'dcnv3_cuda_kernel.cu')
 
 
 @pytest.mark.parametrize('arch', ['sm_80', 'sm_90'])

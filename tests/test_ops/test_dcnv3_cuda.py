@@ -5,6 +5,7 @@ import torch
 import ops_dcnv3
 from ops_dcnv3 import dcnv3, dcnv3_pytorch
 
+from ..conftest import data_file
 from ._cases import Args, make_inputs
 
 pytestmark = pytest.mark.gpu
@@ -43,8 +44,8 @@ def test_cuda_gradcheck():
                                     atol=1e-6)
 
 
-def test_cuda_golden(shared_dir):
-    golden = torch.load(shared_dir / 'golden' / 'dcnv3_op_cases_seed0.pth', weights_only=True)
+def test_cuda_golden():
+    golden = torch.load(data_file('golden/dcnv3_op_cases_seed0.pth'), weights_only=True)
     names = ('kernel_h', 'kernel_w', 'stride_h', 'stride_w', 'pad_h', 'pad_w', 'dilation_h',
              'dilation_w', 'group', 'group_channels', 'offset_scale', 'remove_center')
     for case, c in golden.items():

@@ -5,14 +5,16 @@ import torch
 import ops_dcnv3
 from ops_dcnv3 import dcnv3, dcnv3_pytorch
 
+from ..conftest import data_file
+
 ARG_NAMES = ('kernel_h', 'kernel_w', 'stride_h', 'stride_w', 'pad_h', 'pad_w', 'dilation_h',
              'dilation_w', 'group', 'group_channels', 'offset_scale', 'remove_center')
 CASES = ('basic', 'stride_dil', 'remove_center', 'kernel5_nopad', 'far_offsets')
 
 
 @pytest.fixture(scope='module')
-def golden(shared_dir):
-    return torch.load(shared_dir / 'golden' / 'dcnv3_op_cases_seed0.pth', weights_only=True)
+def golden():
+    return torch.load(data_file('golden/dcnv3_op_cases_seed0.pth'), weights_only=True)
 
 
 def test_compiled_extension_is_built():

@@ -4,7 +4,7 @@ import sys
 
 from ..conftest import REPO
 
-TINY = REPO / 'configs' / 'classification' / 'internimage-tiny_synthetic-64.py'
+TINY = REPO / 'configs' / 'classification' / 'internimage-tiny_1xb16-12e_synthetic-64px.py'
 
 
 def _run(*args):

@@ -1,8 +1,7 @@
-"""tools/analysis_tools/get_flops.py and internimage_mm.utils.flops: the official FLOPs
+"""tools/analysis_tools/get_flops.py and internimage_mm.analysis.flops: the official FLOPs
 convention (counter + analytic DCNv3 term) and the classification configs."""
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -12,21 +11,21 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import internimage_mm  # noqa: F401  (registers the modules)
+from internimage_mm.analysis.flops import count_model, dcnv3_flops, pad_hw
 from internimage_mm.models import InternImage
-from internimage_mm.utils.flops import count_model, dcnv3_flops, pad_hw
 
-from ..conftest import load_tool
+from ..conftest import load_json, load_tool
 
 REPO = Path(__file__).resolve().parents[2]
 CLS_CONFIGS = REPO / 'configs' / 'classification'
 # The classification rows of paper_tables.md: config -> (variant, paper GFLOPs).
 CLS_ROWS = {
-    'internimage-t_in1k-224': ('t', 5),
-    'internimage-s_in1k-224': ('s', 8),
-    'internimage-b_in1k-224': ('b', 16),
-    'internimage-l_in22k-pre_in1k-384': ('l', 108),
-    'internimage-xl_in22k-pre_in1k-384': ('xl', 163),
-    'internimage-h_in22k-pre_in1k-640': ('h', 1478),
+    'internimage-t_32xb128_in1k-224px': ('t', 5),
+    'internimage-s_32xb128_in1k-224px': ('s', 8),
+    'internimage-b_32xb128_in1k-224px': ('b', 16),
+    'internimage-l_in22k-pre_32xb16_in1k-384px': ('l', 108),
+    'internimage-xl_in22k-pre_32xb16_in1k-384px': ('xl', 163),
+    'internimage-h_in22k-pre_32xb16_in1k-640px': ('h', 1478),
 }
 
 
@@ -35,8 +34,8 @@ def _load_tool():
 
 
 @pytest.fixture(scope='module')
-def variants(shared_dir):
-    return json.loads((shared_dir / 'spec' / 'variants.json').read_text())
+def variants():
+    return load_json('spec/variants.json')
 
 
 def _close_to_paper(gflops: float, paper: int) -> bool:
@@ -101,7 +100,8 @@ def test_count_model_counts_dcnv3_once():
     assert count_model(compiled, (3, 50, 60)).input_shape == (3, 64, 64)
 
 
-@pytest.mark.parametrize('name', ['internimage-t_in1k-224', 'internimage-s_in1k-224'])
+@pytest.mark.parametrize('name', ['internimage-t_32xb128_in1k-224px',
+                                  'internimage-s_32xb128_in1k-224px'])
 def test_get_flops_classification(name, variants, capsys):
     """The printed row: params exactly those of the official model, FLOPs as in the paper."""
     size, paper = CLS_ROWS[name]
@@ -135,7 +135,7 @@ def test_classification_config_builds(path, variants):
     from mmpretrain.registry import MODELS
     cfg = Config.fromfile(str(path))
     assert cfg.default_scope == 'mmpretrain'
-    assert 'internimage_mm' in cfg.custom_imports['imports']
+    assert cfg.custom_imports['imports'] == ['internimage_mm.tasks.classification']
     init_default_scope(cfg.default_scope)
     with torch.device('meta'):
         model = MODELS.build(cfg.model)
@@ -147,16 +147,18 @@ def test_classification_config_builds(path, variants):
         assert model.backbone.out_indices == ((2, 3) if size == 'h' else (3, ))
         assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
         assert cfg.optim_wrapper.clip_grad == dict(max_norm=5.0)
-        assert cfg.load_from is None or not str(cfg.load_from).startswith(('http:', 'https:'))
+        # fine-tuned rows start from the official pre-trained classifier's release URL
+        assert cfg.load_from is None or cfg.load_from.startswith(
+            'https://huggingface.co/OpenGVLab/InternImage/resolve/main/internimage_')
 
 
 def test_two_stage_detectors_are_counted_like_the_official_forward_dummy():
     """1000 proposals through every bbox stage, masks on the first 100 (official convention:
     mmdet 3.x's own tensor forward runs cascade masks on all proposals)."""
-    from internimage_mm.utils.flops import _two_stage_dummy_forward
+    from internimage_mm.analysis.flops import _two_stage_dummy_forward
 
     from ..test_configs._det_helpers import build_model, load_config, shrink_model_cfg
-    cfg = load_config('cascade-mask-rcnn_internimage-l_fpn_1x_coco')
+    cfg = load_config('cascade-mask-rcnn_internimage-l_fpn_8xb2-1x_coco')
     model = build_model(shrink_model_cfg(cfg.model)).eval()
     with torch.no_grad():
         outs = _two_stage_dummy_forward(model, torch.randn(1, 3, 64, 64))

@@ -36,7 +36,7 @@ def test_layout_labels_and_sizes(tmp_path):
 
 def test_labels_match_the_drawn_colours(tmp_path):
     """Each class's pixels have its shape's colour: the set is learnable."""
-    from internimage_mm.utils.synthetic import SHAPES, semantic_image
+    from internimage_mm.datasets.synthetic import SHAPES, semantic_image
     rng = np.random.default_rng(0)
     img, labels = semantic_image(rng, (128, 96), num_classes=4, max_shapes=5)
     assert img.shape == (96, 128, 3) and labels.shape == (96, 128)

@@ -6,8 +6,12 @@ import pytest
 from PIL import Image
 from pycocotools.coco import COCO
 
-from internimage_mm.utils.synthetic import (draw_shape, mask_has_holes, mask_to_polygons,
-                                            mask_to_rle)
+from internimage_mm.datasets.synthetic import (
+    draw_shape,
+    mask_has_holes,
+    mask_to_polygons,
+    mask_to_rle,
+)
 
 from ..conftest import load_tool
 

@@ -19,8 +19,8 @@ def _tool():
     return load_tool('analysis_tools/get_flops.py')
 
 
-@pytest.mark.parametrize('name', ['upernet_internimage-tiny_synthetic',
-                                  'mask2former_internimage-tiny_synthetic'])
+@pytest.mark.parametrize('name', ['upernet_internimage-tiny_1xb4-600iter_synthetic-128x128',
+                                  'mask2former_internimage-tiny_1xb4-600iter_synthetic-128x128'])
 def test_get_flops_small_segmentors(name, capsys):
     """Both heads count (Mask2Former's decode head needs data samples, which mmseg's tensor
     mode does not pass); the default segmentation input is 512 x 2048."""
@@ -29,10 +29,9 @@ def test_get_flops_small_segmentors(name, capsys):
     assert result['task'] == 'segmentation' and result['input_shape'] == (3, 128, 160)
     assert result['flops'] > result['dcnv3_flops'] > 0
     assert re.search(rf'\| {name} \| [\d,]+ \([\d.]+[KM]\) \| [\d.]+G \| 3x128x160 \|', out)
-    from internimage_mm.utils.flops import count_model
-    from mmengine.config import Config
-    tool = _tool()
-    model, _ = tool.build_model(Config.fromfile(str(SEG / f'{name}.py')))
+    from internimage_mm.analysis.flops import count_model
+    from internimage_mm.apis import build_model
+    model = build_model(str(SEG / f'{name}.py'))
     assert count_model(model, (128, 160)).params == sum(p.numel() for p in model.parameters())
 
 
@@ -40,7 +39,7 @@ def test_get_flops_small_segmentors(name, capsys):
 def test_get_flops_upernet_t_matches_the_paper(capsys):
     """paper_tables.md: UperNet + InternImage-T, 59M params and 944G FLOPs at 512 x 2048
     (observed: 59,077,148 and 945.6G)."""
-    name = 'upernet_internimage-t_512x512_160k_ade20k'
+    name = 'upernet_internimage-t_8xb2-160k_ade20k-512x512'
     result = _tool().main([str(SEG / f'{name}.py')])
     row = [line for line in capsys.readouterr().out.splitlines()
            if line.startswith(f'| {name} |')]
@@ -55,16 +54,17 @@ def test_mmcv1_convention_on_the_segmentors():
     functional attention projections and deformable sampling drop out."""
     tool = _tool()
     counts = {}
-    for name in ('upernet_internimage-tiny_synthetic', 'mask2former_internimage-tiny_synthetic'):
+    for name in ('upernet_internimage-tiny_1xb4-600iter_synthetic-128x128',
+                 'mask2former_internimage-tiny_1xb4-600iter_synthetic-128x128'):
         for convention in ('mmengine', 'mmcv1'):
             counts[name, convention] = tool.main([str(SEG / f'{name}.py'), '--shape', '128',
                                                   '160', '--convention', convention])
-    up_new = counts['upernet_internimage-tiny_synthetic', 'mmengine']
-    up_old = counts['upernet_internimage-tiny_synthetic', 'mmcv1']
+    up_new = counts['upernet_internimage-tiny_1xb4-600iter_synthetic-128x128', 'mmengine']
+    up_old = counts['upernet_internimage-tiny_1xb4-600iter_synthetic-128x128', 'mmcv1']
     assert up_old['convention'] == 'mmcv1' and up_old['dcnv3_flops'] == up_new['dcnv3_flops']
     assert abs(up_old['flops'] - up_new['flops']) <= 0.02 * up_new['flops']
-    m2f_new = counts['mask2former_internimage-tiny_synthetic', 'mmengine']
-    m2f_old = counts['mask2former_internimage-tiny_synthetic', 'mmcv1']
+    m2f_new = counts['mask2former_internimage-tiny_1xb4-600iter_synthetic-128x128', 'mmengine']
+    m2f_old = counts['mask2former_internimage-tiny_1xb4-600iter_synthetic-128x128', 'mmcv1']
     assert m2f_old['params'] == m2f_new['params']
     assert m2f_old['counted_flops'] < 0.97 * m2f_new['counted_flops']
 
@@ -73,7 +73,7 @@ def test_mmcv1_convention_on_the_segmentors():
 def test_get_flops_mask2former_h_matches_the_paper_with_the_mmcv1_convention(capsys):
     """paper_tables.md: Mask2Former + InternImage-H, 1.31B params and 4635G FLOPs at 896 x 896,
     counted by mmcv 1.x (observed: 1,313,496,135 and 4640.3G)."""
-    name = 'mask2former_internimage-h_896x896_80k_ade20k'
+    name = 'mask2former_internimage-h_cocostuff164k-pre_16xb1-80k_ade20k-896x896'
     result = _tool().main([str(SEG / f'{name}.py'), '--shape', '896', '896',
                            '--convention', 'mmcv1'])
     assert abs(result['params'] - 1.31e9) <= 0.01 * 1.31e9, result['params']

@@ -105,7 +105,8 @@ def bench_shape(n, h, w, c, g, dtype, device, repeats, skip_reference=False):
 
 def machine(device: str) -> str:
     if device == 'cuda':
-        return f'{torch.cuda.get_device_name()} (torch {torch.__version__}, CUDA {torch.version.cuda})'
+        return (f'{torch.cuda.get_device_name()} (torch {torch.__version__}, '
+                f'CUDA {torch.version.cuda})')
     cpu = platform.processor() or platform.machine()
     try:
         with open('/proc/cpuinfo') as f:
@@ -164,12 +165,14 @@ def main() -> None:
         t = TARGETS[device]
         checks = []
         if 'fwd' in t and not args.skip_reference:
-            checks.append(f"ref/op fwd >= {t['fwd']:g}x: {'met' if worst['fwd'] >= t['fwd'] else 'NOT met'} "
+            checks.append(f"ref/op fwd >= {t['fwd']:g}x: "
+                          f"{'met' if worst['fwd'] >= t['fwd'] else 'NOT met'} "
                           f"(worst {worst['fwd']:.1f}x)")
             checks.append(f"ref/op f+b >= {t['fwdbwd']:g}x: "
                           f"{'met' if worst['fwdbwd'] >= t['fwdbwd'] else 'NOT met'} "
                           f"(worst {worst['fwdbwd']:.1f}x)")
-        checks.append(f"op/dw fwd <= {t['dw']:g}x: {'met' if worst['dw'] <= t['dw'] else 'NOT met'} "
+        checks.append(f"op/dw fwd <= {t['dw']:g}x: "
+                      f"{'met' if worst['dw'] <= t['dw'] else 'NOT met'} "
                       f"(worst {worst['dw']:.1f}x)")
         print('\nTargets: ' + '; '.join(checks))
 

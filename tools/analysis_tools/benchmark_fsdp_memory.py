@@ -62,7 +62,7 @@ def _rss_bytes() -> int:
 class _PeakRSS:
     """The highest resident-set size seen by a sampling thread while the block runs."""
 
-    def __enter__(self) -> '_PeakRSS':
+    def __enter__(self) -> _PeakRSS:
         self.peak = _rss_bytes()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)

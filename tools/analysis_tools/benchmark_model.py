@@ -5,7 +5,8 @@
 
 Measures images/s and peak memory of inference (and, with --train, of a training step:
 forward, loss, backward, optimizer step) for
-  * CONFIG (default: InternImage-T, configs/classification/internimage-t_in1k-224.py) with the
+  * CONFIG (default: InternImage-T,
+    configs/classification/internimage-t_32xb128_in1k-224px.py) with the
     compiled DCNv3 op (core_op 'DCNv3'),
   * the same model on the pure-PyTorch path ('DCNv3_pytorch'),
   * mmpretrain's ConvNeXt-T and Swin-T (their own configs),
@@ -25,7 +26,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-DEFAULT_CONFIG = REPO / 'configs' / 'classification' / 'internimage-t_in1k-224.py'
+DEFAULT_CONFIG = REPO / 'configs' / 'classification' / 'internimage-t_32xb128_in1k-224px.py'
 REFERENCES = {
     'ConvNeXt-T': 'mmpretrain::convnext/convnext-tiny_32xb128_in1k.py',
     'Swin-T': 'mmpretrain::swin_transformer/swin-tiny_16xb64_in1k.py',
@@ -42,20 +43,14 @@ def measure(config: str, core_op: str | None, shape: int, batch: int, iters: int
     """Runs in the worker process: build the classifier, time it, report peak memory."""
     import torch
     from mmengine.config import Config
-    from mmengine.registry import DefaultScope
 
-    import internimage_mm  # noqa: F401  (registers InternImage; applies compat fixes)
+    from internimage_mm.apis import build_model
     from internimage_mm.models.layers.dcnv3 import set_core_op
-    from mmpretrain.registry import MODELS
 
     cfg = Config.fromfile(config)
-    cfg.model.pop('init_cfg', None)
-    if 'backbone' in cfg.model:
-        cfg.model.backbone.pop('init_cfg', None)
-        if core_op is not None:
-            cfg.model.backbone.with_cp = False
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        model = MODELS.build(cfg.model).to(device)
+    if core_op is not None and 'backbone' in cfg.model:
+        cfg.model.backbone.with_cp = False
+    model = build_model(cfg, pretrained=False, device=device)
     if core_op is not None and set_core_op(model, core_op) == 0:
         raise SystemExit(f'{config} has no DCNv3 module to switch to {core_op}')
     x = torch.randn(batch, 3, shape, shape, device=device)
@@ -144,7 +139,8 @@ def main() -> None:
         machine += f', {torch.get_num_threads()} threads'
     print(f'\n### Model benchmark on {args.device}: {machine} (torch {torch.__version__}); '
           f'batch {args.batch}, {args.shape}x{args.shape}\n')
-    print('| model | mode | params | images/s | ms/batch | peak MB | vs pure-PyTorch | vs ConvNeXt-T |')
+    print('| model | mode | params | images/s | ms/batch | peak MB | vs pure-PyTorch '
+          '| vs ConvNeXt-T |')
     print('|---|---|---|---|---|---|---|---|')
     for mode in modes:
         results = {}

@@ -6,7 +6,7 @@ Works for every task: the config's ``default_scope`` (``mmpretrain``, ``mmdet``,
 picks the registry that builds the model. The model's tensor forward (no post-processing, no
 loss) is counted by mmengine's FlopAnalyzer (one multiply-add = one FLOP) on one random input,
 padded to a multiple of ``--size-divisor``, and the official analytic cost of the DCNv3
-sampling cores is added (see :mod:`internimage_mm.utils.flops`).
+sampling cores is added (see :mod:`internimage_mm.analysis.flops`).
 
 ``--convention mmcv1`` counts like the official mmcv 1.x counter (only modules of the types it
 knew; no einsum, no functional attention, no deformable sampling): use it for the rows of heads
@@ -18,21 +18,14 @@ segmentation 512 x 2048 (the official scripts' defaults).
 from __future__ import annotations
 
 import argparse
-import importlib
 import os.path as osp
 import time
 from collections.abc import Sequence
 
-import torch
 from mmengine.config import Config, DictAction
-from mmengine.registry import init_default_scope
 
-#: default_scope -> (task, module holding its MODELS registry, default (H, W) or None)
-TASKS = {
-    'mmpretrain': ('classification', 'mmpretrain.registry', None),
-    'mmdet': ('detection', 'mmdet.registry', (800, 1280)),
-    'mmseg': ('segmentation', 'mmseg.registry', (512, 2048)),
-}
+#: task -> default (H, W) of the official scripts (classification: the config's crop size)
+DEFAULT_HW = {'classification': None, 'detection': (800, 1280), 'segmentation': (512, 2048)}
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -73,36 +66,25 @@ def _crop_size(cfg: Config) -> tuple[int, int] | None:
     return None
 
 
-def build_model(cfg: Config, device: str = 'cpu') -> tuple[torch.nn.Module, str]:
-    """Build ``cfg.model`` with the registry of the config's default scope; (model, task)."""
-    scope = cfg.get('default_scope', 'mmpretrain')
-    if scope not in TASKS:
-        raise SystemExit(f'default_scope {scope!r} is not one of {sorted(TASKS)}')
-    task, registry_module, _ = TASKS[scope]
-    init_default_scope(scope)
-    models = importlib.import_module(registry_module).MODELS
-    model_cfg = cfg.model.copy()
-    if 'data_preprocessor' not in model_cfg and cfg.get('data_preprocessor') is not None:
-        model_cfg['data_preprocessor'] = cfg.data_preprocessor
-    model = models.build(model_cfg)
-    return model.to(device).eval(), task
-
-
 def main(argv: Sequence[str] | None = None) -> dict:
     """Print the table row for the config; return the numbers (also used by the tests)."""
-    import internimage_mm  # noqa: F401  (registers InternImage, its heads, ...)
-    from internimage_mm.utils.flops import count_model, format_flops, format_params
+    from internimage_mm.analysis.flops import count_model, format_flops, format_params
+    from internimage_mm.apis import build_model, config_task
 
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
 
-    model, task = build_model(cfg, args.device)
+    try:
+        task = config_task(cfg)
+    except ValueError as e:
+        raise SystemExit(str(e)) from e
+    model = build_model(cfg, device=args.device).eval()
     if args.shape is not None:
         hw = (args.shape[0], args.shape[-1])
     else:
-        hw = TASKS[cfg.get('default_scope', 'mmpretrain')][2] or _crop_size(cfg) or (224, 224)
+        hw = DEFAULT_HW[task] or _crop_size(cfg) or (224, 224)
 
     start = time.perf_counter()
     result = count_model(model, hw, size_divisor=args.size_divisor,

@@ -21,7 +21,8 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
     parser.add_argument('checkpoint', help="checkpoint file ('none' for random weights)")
-    parser.add_argument('--out', default=None, help='output .onnx (default: work_dirs/<config>.onnx)')
+    parser.add_argument('--out', default=None,
+                        help='output .onnx (default: work_dirs/<config>.onnx)')
     parser.add_argument('--part', default='auto', choices=['auto', 'classifier', 'backbone'])
     parser.add_argument('--shape', type=int, nargs='+', default=[224],
                         help='input H W (or S for S x S)')
@@ -43,7 +44,7 @@ def main() -> None:
     try:
         module, names = build_exportable(args.config, checkpoint, args.part)
     except ValueError as e:
-        raise SystemExit(str(e))
+        raise SystemExit(str(e)) from e
     report = export_onnx(module, names, out, (1, 3, h, w), opset=args.opset)
     print(f'exported {report.onnx_file} (outputs: {", ".join(report.output_names)}; '
           f'dynamic batch, checked at {report.batch_sizes})')

@@ -7,7 +7,7 @@ Layout (the ADEChallengeData2016 layout that mmseg's ``ADE20KDataset`` reads)::
 
 Label maps are single-channel PNGs with the ADE20K convention: 0 is "other"/background (ignored
 with ``reduce_zero_label=True``, which maps it to 255) and 1..K are the classes (the shapes
-circle, square, triangle, ... of :mod:`internimage_mm.utils.synthetic`). Images come in a few
+circle, square, triangle, ... of :mod:`internimage_mm.datasets.synthetic`). Images come in a few
 different sizes. ``OUT/classes.txt`` lists the K class names.
 
     python tools/misc/make_synthetic_ade20k.py data/synthetic_ade20k --num-classes 4
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from internimage_mm.utils.synthetic import SHAPES, check_num_classes, semantic_image
+from internimage_mm.datasets.synthetic import SHAPES, check_num_classes, semantic_image
 
 #: Default image sizes (width, height): landscape, square and portrait.
 DEFAULT_SIZES = ((160, 120), (128, 128), (112, 144))

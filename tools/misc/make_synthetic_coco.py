@@ -6,7 +6,7 @@ Layout (mmdet ``CocoDataset``, as ``data/coco``)::
     OUT/annotations/instances_val2017.json     OUT/val2017/000000000001.jpg ...
 
 Images have different sizes (sides drawn from ``[min_size, max_size]``) and hold a few shapes
-(``internimage_mm.utils.synthetic``), one category per shape kind, each with its typical colour.
+(``internimage_mm.datasets.synthetic``), one category per shape kind, each with its typical colour.
 Every visible shape is an instance: polygon ``segmentation`` (an RLE where the mask has a hole,
 which polygons cannot express), ``area`` (visible pixels), ``bbox`` and ``iscrowd=0``. The cases
 a loader and the COCO metric must handle are all there:
@@ -30,9 +30,18 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from internimage_mm.utils.synthetic import (SHAPES, background, check_num_classes, draw_shape,
-                                            mask_bbox, mask_has_holes, mask_to_polygons,
-                                            mask_to_rle, paint, random_shapes)
+from internimage_mm.datasets.synthetic import (
+    SHAPES,
+    background,
+    check_num_classes,
+    draw_shape,
+    mask_bbox,
+    mask_has_holes,
+    mask_to_polygons,
+    mask_to_rle,
+    paint,
+    random_shapes,
+)
 
 SPLITS = ('train2017', 'val2017')
 

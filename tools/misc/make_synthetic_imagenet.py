@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from internimage_mm.utils.synthetic import SHAPES, check_num_classes, classification_image
+from internimage_mm.datasets.synthetic import SHAPES, check_num_classes, classification_image
 
 
 def make_synthetic_imagenet(out: str | Path, num_classes: int = 4, train_per_class: int = 40,

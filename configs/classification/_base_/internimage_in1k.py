@@ -7,7 +7,7 @@ _base_ = [
     'mmpretrain::_base_/default_runtime.py',
 ]
 default_scope = 'mmpretrain'
-custom_imports = dict(imports=['internimage_mm'], allow_failed_imports=False)
+custom_imports = dict(imports=['internimage_mm.tasks.classification'], allow_failed_imports=False)
 
 # Model: backbone stage 4 -> conv head (1x1 conv to 1.5x width, BN, GELU) -> pool -> fc.
 model = dict(

@@ -7,7 +7,7 @@ _base_ = [
     'mmpretrain::_base_/default_runtime.py',
 ]
 default_scope = 'mmpretrain'
-custom_imports = dict(imports=['internimage_mm'], allow_failed_imports=False)
+custom_imports = dict(imports=['internimage_mm.tasks.classification'], allow_failed_imports=False)
 
 model = dict(
     type='ImageClassifier',

@@ -9,16 +9,12 @@
 _base_ = 'mmdet::cascade_rcnn/cascade-mask-rcnn_r50_fpn_1x_coco.py'
 # ValidatedCocoDataset (internimage_mm.datasets) is mmdet's CocoDataset with clear errors for a
 # missing path, a bad category id or image id, instead of silently skipped annotations.
-custom_imports = dict(imports=['internimage_mm', 'internimage_mm.datasets'],
-                      allow_failed_imports=False)
+custom_imports = dict(imports=['internimage_mm.tasks.detection'], allow_failed_imports=False)
 
 model = dict(
     backbone=dict(
         _delete_=True,
         type='InternImage',
-        core_op='DCNv3',
-        mlp_ratio=4.0,
-        norm_layer='LN',
         layer_scale=1.0,  # det configs: 1.0 (gammas loaded from the IN-22K checkpoints)
         with_cp=False,
         out_indices=(0, 1, 2, 3)),

@@ -8,7 +8,8 @@
 # Hungarian costs), with these changes to match the official run:
 # * type LegacyDINO: the official query-position MLP (512 -> 256, see
 #   internimage_mm/models/detectors/legacy_dino.py; mmdet 3.x's is 1024 -> 256), so official
-#   checkpoints convert key for key;
+#   checkpoints convert key for key; its head LegacyDINOHead refines boxes from the references
+#   clamped as officially (eps 1e-3), so official weights give the official boxes;
 # * ChannelMapper from InternImage stages 2-4 (kernel 1, GN 32, 4 outputs);
 # * images padded to a multiple of 32 (mmdet's DINO config pads to 1);
 # * crop policy without negative crops (mmdet: allowed) and images without boxes filtered
@@ -18,8 +19,7 @@
 _base_ = 'mmdet::dino/dino-4scale_r50_8xb2-12e_coco.py'
 # ValidatedCocoDataset (internimage_mm.datasets) is mmdet's CocoDataset with clear errors for a
 # missing path, a bad category id or image id, instead of silently skipped annotations.
-custom_imports = dict(imports=['internimage_mm', 'internimage_mm.datasets'],
-                      allow_failed_imports=False)
+custom_imports = dict(imports=['internimage_mm.tasks.detection'], allow_failed_imports=False)
 
 model = dict(
     type='LegacyDINO',
@@ -27,9 +27,6 @@ model = dict(
     backbone=dict(
         _delete_=True,
         type='InternImage',
-        core_op='DCNv3',
-        mlp_ratio=4.0,
-        norm_layer='LN',
         out_indices=(1, 2, 3)),
     neck=dict(
         type='ChannelMapper',
@@ -38,6 +35,8 @@ model = dict(
         act_cfg=None,
         norm_cfg=dict(type='GN', num_groups=32),
         num_outs=4),
+    # the official box-refinement clamp (inverse sigmoid eps 1e-3; mmdet's head uses 1e-5)
+    bbox_head=dict(type='LegacyDINOHead'),
     num_queries=900,
     positional_encoding=dict(num_feats=128, normalize=True, temperature=20),
     dn_cfg=dict(label_noise_scale=0.5, box_noise_scale=1.0,

@@ -8,16 +8,12 @@
 _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
 # ValidatedCocoDataset (internimage_mm.datasets) is mmdet's CocoDataset with clear errors for a
 # missing path, a bad category id or image id, instead of silently skipped annotations.
-custom_imports = dict(imports=['internimage_mm', 'internimage_mm.datasets'],
-                      allow_failed_imports=False)
+custom_imports = dict(imports=['internimage_mm.tasks.detection'], allow_failed_imports=False)
 
 model = dict(
     backbone=dict(
         _delete_=True,
         type='InternImage',
-        core_op='DCNv3',
-        mlp_ratio=4.0,
-        norm_layer='LN',
         # The det configs set layer_scale=1.0 (T: trainable gammas starting at 1.0, absent from
         # the ImageNet checkpoint; S/B: loaded from it), unlike the T ImageNet model.
         layer_scale=1.0,

@@ -7,7 +7,7 @@ _base_ = [
     'mmseg::_base_/default_runtime.py',
     'mmseg::_base_/schedules/schedule_160k.py',
 ]
-custom_imports = dict(imports=['internimage_mm'], allow_failed_imports=False)
+custom_imports = dict(imports=['internimage_mm.tasks.segmentation'], allow_failed_imports=False)
 
 model = dict(
     # The base's ResNet checkpoint: unused (the official configs forwarded it to InternImage,
@@ -16,10 +16,7 @@ model = dict(
     backbone=dict(
         _delete_=True,
         type='InternImage',
-        core_op='DCNv3',
         arch='t',
-        mlp_ratio=4.0,
-        norm_layer='LN',
         out_indices=(0, 1, 2, 3)),
     # UPerHead: channels 512, pool scales (1, 2, 3, 6), dropout 0.1, SyncBN, CE 1.0 (base).
     decode_head=dict(num_classes=150),
@@ -36,7 +33,7 @@ optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=6e-5, betas=(0.9, 0.999), weight_decay=0.05),
     constructor='InternImageLayerDecayOptimizerConstructor',
     paramwise_cfg=dict(
-        num_layers=30, layer_decay_rate=1.0, depths=[4, 4, 18, 4], offset_lr_scale=1.0,
+        layer_decay_rate=1.0, offset_lr_scale=1.0,
         decay_rule='detection'))
 
 # Linear warmup over 1500 iterations from 1e-6 x lr, times poly (power 1.0) decay to exactly 0

@@ -27,9 +27,8 @@ OFFICIAL_CLASSIFICATION_OFFSET_KEYS = ('offset', 'attention_weights',
                                        'center_feature_scale_proj', 'alpha_beta')
 
 _RULES = ('detection', 'classification')
-_KNOWN_KEYS = frozenset({'num_layers', 'layer_decay_rate', 'depths', 'decay_rule',
-                         'offset_lr_scale', 'offset_lr_scale_keys', 'custom_keys',
-                         'bypass_duplicate'})
+_KNOWN_KEYS = frozenset({'num_layers', 'layer_decay_rate', 'decay_rule', 'offset_lr_scale',
+                         'offset_lr_scale_keys', 'custom_keys', 'bypass_duplicate'})
 # Mask2Former's query, class and mask embeddings (mmseg decode head): layer 0 in the official rule.
 _M2F_EMBED_PREFIXES = tuple(f'decode_head.{n}' for n in (
     'mask_embed', 'cls_embed', 'level_embed', 'query_embed', 'query_feat'))
@@ -147,25 +146,31 @@ class InternImageLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
     ``param_name`` and torch's ``param_names`` list. Parameters with ``requires_grad=False`` are
     skipped. A summary (parameters and lr scale per layer id) is logged.
 
+    The model owns its facts: the depths (blocks per stage) are read from the model's backbone
+    when the optimizer is built, and ``num_layers`` defaults to ``sum(depths)`` as in every
+    official config.
+
     Args:
         optim_wrapper_cfg (dict): the ``optim_wrapper`` config (``optimizer`` needs ``lr``).
-        paramwise_cfg (dict): ``num_layers`` (int), ``layer_decay_rate`` (in (0, 1]),
-            ``depths`` (blocks per stage), optional ``decay_rule``, ``offset_lr_scale``
-            (default 1.0), ``offset_lr_scale_keys``, ``custom_keys``.
+        paramwise_cfg (dict): ``layer_decay_rate`` (in (0, 1]), optional ``decay_rule``,
+            ``num_layers`` (>= sum(depths); default sum(depths)), ``offset_lr_scale`` (default
+            1.0), ``offset_lr_scale_keys``, ``custom_keys``.
 
     Example:
         >>> optim_wrapper = dict(
         ...     type='OptimWrapper',
         ...     optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.05),
         ...     constructor='InternImageLayerDecayOptimizerConstructor',
-        ...     paramwise_cfg=dict(num_layers=37, layer_decay_rate=0.9,
-        ...                        depths=[5, 5, 22, 5], offset_lr_scale=1.0))
+        ...     paramwise_cfg=dict(layer_decay_rate=0.9, offset_lr_scale=1.0))
     """
 
     def __init__(self, optim_wrapper_cfg: dict, paramwise_cfg: dict | None = None) -> None:
         super().__init__(optim_wrapper_cfg, paramwise_cfg)
         self._orig_ndims: dict[str, int] = {}  # set per model by __call__ (FSDP shapes)
         cfg = self.paramwise_cfg
+        if 'depths' in cfg:
+            raise self._err('depths', 'is read from the model (its backbone\'s `depths`): '
+                            'remove it from the config')
         unknown = sorted(set(cfg) - _KNOWN_KEYS)
         if unknown:
             raise ValueError(f'{type(self).__name__}: unsupported paramwise_cfg key(s) {unknown}; '
@@ -176,8 +181,11 @@ class InternImageLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
         if self.decay_rule not in _RULES:
             raise ValueError(f'{type(self).__name__}: paramwise_cfg `decay_rule` must be one of '
                              f'{_RULES}, got {self.decay_rule!r}')
-        self.depths = self._check_depths(cfg.get('depths'))
-        self.num_layers = self._check_num_layers(cfg.get('num_layers'))
+        self._num_layers_cfg = cfg.get('num_layers')
+        if self._num_layers_cfg is not None and (isinstance(self._num_layers_cfg, bool) or
+                                                 not isinstance(self._num_layers_cfg, int) or
+                                                 self._num_layers_cfg < 1):
+            raise self._err('num_layers', f'must be a positive int, got {self._num_layers_cfg!r}')
         self.decay_rate = self._check_rate(cfg.get('layer_decay_rate'))
         self.offset_lr_scale = cfg.get('offset_lr_scale', 1.0)
         if (isinstance(self.offset_lr_scale, bool) or not isinstance(self.offset_lr_scale, Real)
@@ -192,34 +200,37 @@ class InternImageLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
             raise ValueError(f'{type(self).__name__}: paramwise_cfg `offset_lr_scale_keys` must '
                              f'be a non-empty sequence of non-empty strings, got {keys!r}')
         self.offset_lr_scale_keys = tuple(keys)
-        if self.decay_rule == 'detection':
-            # N = num_layers + 2; ids run from 0 (stem) to N - 1 (neck and heads).
-            self.max_layer_id = self.num_layers + 1
+
+    def configure(self, model: nn.Module) -> None:
+        """Read the depths from ``model`` (its ``backbone``, or the model itself when it is the
+        backbone; through FSDP/checkpoint/compile wrappers) and set the number of layers:
+        ``num_layers`` of the config, else ``sum(depths)`` as in every official config."""
+        for name, module in model.named_modules():
+            if _WRAPPER_PREFIX_RE.sub('', name + '.') not in ('.', 'backbone.'):
+                continue
+            depths = getattr(module, 'depths', None)
+            if not isinstance(depths, str) and isinstance(depths, Sequence) and depths and all(
+                    isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in depths):
+                break
         else:
-            self.max_layer_id = sum(self.depths)
+            backbone = getattr(model, 'backbone', model)
+            raise ValueError(f'{type(self).__name__}: the model\'s backbone '
+                             f'({type(backbone).__name__}) has no `depths` (blocks per stage); '
+                             'this constructor is for InternImage backbones')
+        self.depths = [int(d) for d in depths]
+        self.num_layers = self._check_num_layers(self._num_layers_cfg)
+        # detection: N = num_layers + 2, ids from 0 (stem) to N - 1 (neck and heads)
+        self.max_layer_id = (self.num_layers + 1 if self.decay_rule == 'detection'
+                             else sum(self.depths))
 
     # ------------------------------------------------------------------ validation
     def _err(self, key: str, msg: str) -> ValueError:
         return ValueError(f'{type(self).__name__}: paramwise_cfg `{key}` {msg}')
 
-    def _check_depths(self, depths: Any) -> list[int]:
-        if depths is None:
-            raise self._err('depths', 'is required (blocks per stage, e.g. [4, 4, 18, 4])')
-        if (isinstance(depths, (str, bytes)) or not isinstance(depths, Sequence) or not depths
-                or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0
-                           for d in depths)):
-            raise self._err('depths', f'must be a non-empty sequence of positive ints, '
-                            f'got {depths!r}')
-        return [int(d) for d in depths]
-
     def _check_num_layers(self, num_layers: Any) -> int:
         total = sum(self.depths)
         if num_layers is None:
-            if self.decay_rule == 'classification':
-                return total
-            raise self._err('num_layers', f'is required (officially sum(depths) = {total})')
-        if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
-            raise self._err('num_layers', f'must be a positive int, got {num_layers!r}')
+            return total
         if total > num_layers:
             raise self._err('num_layers', f'= {num_layers} is smaller than sum(depths) = '
                             f'{total} (depths={self.depths})')
@@ -236,27 +247,19 @@ class InternImageLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
             raise self._err('layer_decay_rate', f'must be a number in (0, 1], got {rate!r}')
         return float(rate)
 
-    def _check_model(self, model: nn.Module) -> None:
-        """The backbone's own depths (when it exposes them) must equal the configured ones."""
-        backbone = getattr(model, 'backbone', model)
-        depths = getattr(backbone, 'depths', None)
-        if isinstance(depths, Sequence) and not isinstance(depths, str) and all(
-                isinstance(d, int) for d in depths) and list(depths) != self.depths:
-            raise self._err('depths', f'= {self.depths} does not match the backbone '
-                            f'({type(backbone).__name__}.depths = {list(depths)})')
-
     # ------------------------------------------------------------------ rules
     def _stage_offset(self, stage: int, name: str) -> int:
         """sum(depths[:stage]), checking that the stage exists."""
         if stage >= len(self.depths):
-            raise self._err('depths', f'= {self.depths} has {len(self.depths)} stages but '
-                            f'parameter {name!r} is in stage {stage}')
+            raise ValueError(f'{type(self).__name__}: the backbone has {len(self.depths)} stages '
+                             f'(depths {self.depths}) but parameter {name!r} is in stage {stage}')
         return sum(self.depths[:stage])
 
     def _check_block(self, stage: int, part: str, index: int, name: str) -> None:
         if part == 'blocks' and index >= self.depths[stage]:
-            raise self._err('depths', f'= {self.depths} gives stage {stage} '
-                            f'{self.depths[stage]} block(s) but the model has {name!r}')
+            raise ValueError(f'{type(self).__name__}: the backbone\'s depths {self.depths} give '
+                             f'stage {stage} {self.depths[stage]} block(s) but the model has '
+                             f'{name!r}')
 
     def get_layer_id(self, name: str) -> int:
         """Layer id of parameter ``name`` under the configured rule (see the class docs)."""
@@ -303,6 +306,7 @@ class InternImageLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
     def __call__(self, model: nn.Module) -> Any:
         # Before mmengine unwraps the model: FSDP's root unit holds the stem/neck/head shapes.
         self._orig_ndims = _original_ndims(model)
+        self.configure(model.module if hasattr(model, 'module') else model)  # DDP wrapper
         return super().__call__(model)
 
     def _no_weight_decay(self, name: str, param: nn.Parameter) -> bool:
@@ -315,7 +319,8 @@ class InternImageLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
     def add_params(self, params: list[dict], module: nn.Module, prefix: str = '',
                    **kwargs: Any) -> None:
         """Append one group per trainable parameter of ``module`` to ``params``."""
-        self._check_model(module)
+        if not hasattr(self, 'depths'):
+            self.configure(module)
         custom_keys = self.paramwise_cfg.get('custom_keys', {})
         sorted_keys = sorted(sorted(custom_keys), key=len, reverse=True)
         per_layer: dict[int, int] = defaultdict(int)
@@ -355,7 +360,8 @@ class InternImageLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
     def _log_summary(self, per_layer: dict[int, int], no_decay: int, offset_scaled: int,
                      custom: int, skipped: int) -> None:
         total = sum(per_layer.values())
-        head = (f'{type(self).__name__}: rule={self.decay_rule}, depths={self.depths}, '
+        head = (f'{type(self).__name__}: rule={self.decay_rule}, depths={self.depths} (from '
+                'the backbone), '
                 f'layer_decay_rate={self.decay_rate}, ')
         head += (f'num_layers={self.num_layers} (N={self.num_layers + 2})'
                  if self.decay_rule == 'detection' else f'sum(depths)={sum(self.depths)}')

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from ..layers.dcnv3 import CORE_OPS, DCNv3
 from ..layers.norm import build_act_layer, build_layout_norm
+from .checkpoint import load_backbone_checkpoint
 
 # Architecture settings per size (paper Table 1; official configs, §1.1 of the spec).
 # `layer_scale` is the value of the released ImageNet models (no gammas in T and H); the
@@ -408,10 +409,10 @@ class InternImage(BaseModule):
     def init_weights(self) -> None:
         """Official init, other ``init_cfg`` entries, then a ``Pretrained`` checkpoint if any.
 
-        The checkpoint is loaded by
-        :func:`internimage_mm.utils.checkpoint.load_backbone_checkpoint`: ``state_dict`` or
-        ``model`` entry, ``module.``/``model.``/``backbone.`` prefixes stripped, classifier keys
-        ignored (reported), missing and unexpected keys logged by name, shape mismatches raised.
+        The checkpoint (a path or URL) is loaded by :func:`.checkpoint.load_backbone_checkpoint`:
+        ``state_dict`` or ``model`` entry, ``module.``/``model.``/``backbone.`` prefixes
+        stripped, classifier keys ignored (reported), missing and unexpected keys logged by
+        name, shape mismatches and checkpoints of other models raised.
         """
         if self.is_init:
             return super().init_weights()  # mmengine logs the repeated call
@@ -426,8 +427,6 @@ class InternImage(BaseModule):
         finally:
             self.init_cfg = init_cfg
         for c in pretrained:
-            # Imported here: internimage_mm.utils may import the models (no import cycle).
-            from ...utils.checkpoint import load_backbone_checkpoint
             self.pretrained_report = load_backbone_checkpoint(
                 self, c['checkpoint'], map_location=c.get('map_location', 'cpu'),
                 prefix=c.get('prefix'))

@@ -1,4 +1,1 @@
-"""mmdet detectors (registered when mmdet is installed)."""
-from .legacy_dino import LegacyDINO, SineSubsetRefPointHead
-
-__all__ = ['LegacyDINO', 'SineSubsetRefPointHead']
+"""mmdet detectors (imported through :mod:`internimage_mm.tasks.detection`)."""

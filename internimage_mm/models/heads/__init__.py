@@ -1,4 +1,2 @@
-from .internimage_attnpool_head import InternImageAttnPoolHead
-from .internimage_cls_head import InternImageClsHead
-
-__all__ = ['InternImageAttnPoolHead', 'InternImageClsHead']
+"""Task heads. Each module needs its OpenMMLab package (mmpretrain, mmdet, mmseg); they are
+imported through :mod:`internimage_mm.tasks`, not here."""

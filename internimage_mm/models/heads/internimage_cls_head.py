@@ -25,7 +25,7 @@ class InternImageClsHead(ClsHead):
         **kwargs: ``loss``, ``topk``, ``cal_acc`` of ``ClsHead``.
 
     Submodules ``conv_head`` (``.0`` conv, ``.1.0`` BN) keep the official names; the official
-    ``head`` Linear is ``fc`` here (see ``internimage_mm.utils.checkpoint``).
+    ``head`` Linear is ``fc`` here (see ``internimage_mm.converters.classification``).
     """
 
     def __init__(self, num_classes: int, in_channels: int, cls_scale: float = 1.5,

@@ -19,7 +19,9 @@ from torch import nn
 
 from internimage_mm.engine import InternImageLayerDecayOptimizerConstructor
 from internimage_mm.engine.optimizers.layer_decay_optim_wrapper_constructor import (
-    OFFICIAL_CLASSIFICATION_OFFSET_KEYS, OFFICIAL_DETECTION_OFFSET_KEYS)
+    OFFICIAL_CLASSIFICATION_OFFSET_KEYS,
+    OFFICIAL_DETECTION_OFFSET_KEYS,
+)
 from internimage_mm.models import InternImage
 
 NAME = 'InternImageLayerDecayOptimizerConstructor'
@@ -54,7 +56,7 @@ def model() -> FakeDetector:
 
 def build(model: nn.Module, **paramwise) -> dict[str, dict]:
     """Param groups by parameter name, built by the constructor itself."""
-    cfg = dict(num_layers=5, layer_decay_rate=R, depths=DEPTHS)
+    cfg = dict(layer_decay_rate=R)  # depths (and num_layers = sum(depths)) from the model
     cfg.update(paramwise)
     constructor = InternImageLayerDecayOptimizerConstructor(
         dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=LR, weight_decay=WD)), cfg)
@@ -172,7 +174,7 @@ CLS_SCALES = {
 
 
 def test_classification_rule(model):
-    groups = build(model, decay_rule='classification', num_layers=None)
+    groups = build(model, decay_rule='classification')
     for name, scale in CLS_SCALES.items():
         assert groups[name]['lr'] == pytest.approx(LR * scale, rel=1e-12), name
     # weight decay: only 1-D and .bias are exempt ('norm' or sampling_offsets are not)
@@ -215,9 +217,10 @@ def test_classification_matches_official_table_t():
         backbone = InternImage('t', core_op='DCNv3_pytorch')
     constructor = InternImageLayerDecayOptimizerConstructor(
         dict(optimizer=dict(type='AdamW', lr=LR, weight_decay=WD)),
-        dict(decay_rule='classification', layer_decay_rate=R, depths=[4, 4, 18, 4]))
+        dict(decay_rule='classification', layer_decay_rate=R))
     params = []
     constructor.add_params(params, backbone)
+    assert constructor.depths == [4, 4, 18, 4]  # read from the model
     table = official_classification_ratios([4, 4, 18, 4], R)
     for g in params:
         name = g['param_name']
@@ -238,9 +241,10 @@ def test_detection_matches_official_table(arch, rate, expected):
     wrapper.backbone = backbone
     constructor = InternImageLayerDecayOptimizerConstructor(
         dict(optimizer=dict(type='AdamW', lr=LR, weight_decay=WD)),
-        dict(num_layers=sum(depths), layer_decay_rate=rate, depths=depths))
+        dict(layer_decay_rate=rate))
     params = []
     constructor.add_params(params, wrapper)
+    assert constructor.num_layers == sum(depths)  # the official num_layers, derived
     scales = {g['param_name']: g['lr_scale'] for g in params}
     names = ['backbone.patch_embed.conv1.weight'] + [
         f'backbone.levels.{s}.blocks.0.mlp.fc1.weight' for s in range(4)] + [
@@ -261,6 +265,7 @@ def test_mmdet3_dino_level_embed_and_mask2former_names():
     model.decode_head.cls_embed = nn.Linear(8, 4)
     model.decode_head.mask_embed = nn.Sequential(nn.Linear(8, 8))
     model.decode_head.other = nn.Linear(8, 4)
+    model.depths = DEPTHS  # what the constructor reads from a (backbone-less) model
     groups = build(model)
     for name, g in groups.items():
         assert g['layer_id'] == (6 if name.startswith('decode_head.other') else 0), name
@@ -301,19 +306,16 @@ def test_frozen_params_skipped_and_summary_logged():
 
 
 @pytest.mark.parametrize('paramwise,key', [
-    (dict(layer_decay_rate=R, depths=DEPTHS), 'num_layers'),
-    (dict(num_layers=5, depths=DEPTHS), 'layer_decay_rate'),
-    (dict(num_layers=5, layer_decay_rate=R), 'depths'),
-    (dict(num_layers=4, layer_decay_rate=R, depths=DEPTHS), 'num_layers'),
-    (dict(num_layers=5, layer_decay_rate=0.0, depths=DEPTHS), 'layer_decay_rate'),
-    (dict(num_layers=5, layer_decay_rate=1.5, depths=DEPTHS), 'layer_decay_rate'),
-    (dict(num_layers=5, layer_decay_rate=R, depths=[1, 0, 2, 1]), 'depths'),
-    (dict(num_layers=5, layer_decay_rate=R, depths=DEPTHS, decay_rule='beit'), 'decay_rule'),
-    (dict(num_layers=5, layer_decay_rate=R, depths=DEPTHS, offset_lr_scale=-1),
-     'offset_lr_scale'),
-    (dict(num_layers=5, layer_decay_rate=R, depths=DEPTHS, offset_lr_scale_keys=[]),
-     'offset_lr_scale_keys'),
-    (dict(num_layers=5, layer_decay_rate=R, depths=DEPTHS, norm_decay_mult=0.), 'norm_decay_mult'),
+    (dict(), 'layer_decay_rate'),
+    (dict(layer_decay_rate=0.0), 'layer_decay_rate'),
+    (dict(layer_decay_rate=1.5), 'layer_decay_rate'),
+    (dict(layer_decay_rate=R, num_layers=0), 'num_layers'),
+    (dict(layer_decay_rate=R, decay_rule='beit'), 'decay_rule'),
+    (dict(layer_decay_rate=R, offset_lr_scale=-1), 'offset_lr_scale'),
+    (dict(layer_decay_rate=R, offset_lr_scale_keys=[]), 'offset_lr_scale_keys'),
+    (dict(layer_decay_rate=R, norm_decay_mult=0.), 'norm_decay_mult'),
+    # the model owns its depths: restating them in the config is refused, by name
+    (dict(layer_decay_rate=R, depths=DEPTHS), 'depths.*read from the model'),
 ])
 def test_bad_config(paramwise, key):
     with pytest.raises(ValueError, match=key):
@@ -321,10 +323,22 @@ def test_bad_config(paramwise, key):
             dict(optimizer=dict(type='AdamW', lr=LR, weight_decay=WD)), paramwise)
 
 
-@pytest.mark.parametrize('depths', [[2, 1, 2, 1], [1, 1, 2]])
-def test_depths_inconsistent_with_model(model, depths):
-    with pytest.raises(ValueError, match='depths'):
-        build(model, depths=depths, num_layers=6)
+def test_num_layers_below_the_models_blocks(model):
+    with pytest.raises(ValueError, match='num_layers'):
+        build(model, num_layers=4)  # sum(depths) = 5
+
+
+def test_num_layers_override_and_depths_from_the_model(model):
+    groups = build(model, num_layers=6)  # N = 8: one more id than the official 5 + 2
+    assert groups['backbone.patch_embed.conv1.weight']['lr'] == pytest.approx(LR * R**7)
+    assert groups['neck.conv.weight']['lr'] == pytest.approx(LR)
+
+
+def test_model_without_depths_is_refused():
+    plain = nn.Module()
+    plain.backbone = nn.Linear(2, 2)
+    with pytest.raises(ValueError, match='has no `depths`'):
+        build(plain)
 
 
 @pytest.mark.parametrize('scope', ['mmdet', 'mmseg', 'mmpretrain'])
@@ -334,7 +348,7 @@ def test_build_through_openmmlab_scopes(model, scope):
     assert OPTIM_WRAPPER_CONSTRUCTORS.get(NAME) is InternImageLayerDecayOptimizerConstructor
     cfg = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=LR, weight_decay=WD),
                constructor=NAME,
-               paramwise_cfg=dict(num_layers=5, layer_decay_rate=R, depths=DEPTHS))
+               paramwise_cfg=dict(layer_decay_rate=R))
     with DefaultScope.overwrite_default_scope(scope):
         optim_wrapper = build_optim_wrapper(model, cfg)
     assert isinstance(optim_wrapper.optimizer, torch.optim.AdamW)

@@ -4,10 +4,11 @@ import torch
 from mmengine.registry import MODELS
 from mmpretrain.registry import MODELS as CLS_MODELS
 
+from internimage_mm.converters import classifier_cfg_from_official, convert_official_classifier
 from internimage_mm.models import InternImage
-from internimage_mm.utils import classifier_cfg_from_official, convert_official_classifier
 
-from .._helpers import TINY_H, TINY_T, VARIANTS, load_json, perturb_
+from ...conftest import data_file, load_json
+from .._helpers import TINY_H, TINY_T, VARIANTS, perturb_
 
 BACKBONE_PREFIXES = ('patch_embed.', 'levels.')
 
@@ -17,17 +18,17 @@ def _shapes(module):
 
 
 @pytest.fixture(scope='module')
-def variants(shared_dir):
-    return load_json(shared_dir, 'variants.json')
+def variants():
+    return load_json('spec/variants.json')
 
 
 @pytest.mark.parametrize('size', VARIANTS)
-def test_det_flavour_matches_official_manifest(shared_dir, variants, size):
+def test_det_flavour_matches_official_manifest(variants, size):
     """Detection/segmentation kwargs: same keys (in the same order) and shapes as official."""
     spec = variants[size]['detection_segmentation_backbone']
     with torch.device('meta'):  # shapes and counts only: no memory, no time
         model = InternImage(arch=size, **spec['kwargs'])
-    manifest = load_json(shared_dir, f'internimage_{size}_det_backbone_state_dict.json')
+    manifest = load_json(f'spec/internimage_{size}_det_backbone_state_dict.json')
     shapes = _shapes(model)
     assert list(shapes) == list(manifest)
     assert shapes == manifest
@@ -36,11 +37,11 @@ def test_det_flavour_matches_official_manifest(shared_dir, variants, size):
 
 
 @pytest.mark.parametrize('size', VARIANTS)
-def test_arch_defaults_match_the_released_classification_backbones(shared_dir, variants, size):
+def test_arch_defaults_match_the_released_classification_backbones(variants, size):
     """``InternImage(arch=size)`` alone has the key set of the released ImageNet checkpoint."""
     with torch.device('meta'):
         model = InternImage(arch=size)
-    manifest = load_json(shared_dir, f'internimage_{size}_state_dict.json')
+    manifest = load_json(f'spec/internimage_{size}_state_dict.json')
     backbone = {k: v for k, v in manifest.items() if k.startswith(BACKBONE_PREFIXES)}
     assert _shapes(model) == backbone
     assert (sum(p.numel() for p in model.parameters()) ==
@@ -48,11 +49,11 @@ def test_arch_defaults_match_the_released_classification_backbones(shared_dir, v
 
 
 @pytest.mark.parametrize('size', VARIANTS)
-def test_classifier_matches_official_manifest_and_counts(shared_dir, variants, size):
+def test_classifier_matches_official_manifest_and_counts(variants, size):
     spec = variants[size]['classification']
     with torch.device('meta'):
         model = CLS_MODELS.build(classifier_cfg_from_official(spec['kwargs']))
-    manifest = load_json(shared_dir, f'internimage_{size}_state_dict.json')
+    manifest = load_json(f'spec/internimage_{size}_state_dict.json')
     expected = convert_official_classifier(
         {k: torch.empty(s, device='meta') for k, s in manifest.items()})
     shapes = _shapes(model)
@@ -67,9 +68,9 @@ def test_classifier_matches_official_manifest_and_counts(shared_dir, variants, s
 
 @pytest.mark.parametrize('core_op', ['DCNv3', 'DCNv3_pytorch'])
 @pytest.mark.parametrize('name', ['t', 'h'])
-def test_golden_parity_with_official(shared_dir, name, core_op):
+def test_golden_parity_with_official(name, core_op):
     """Official classifier outputs (random weights, every parameter perturbed) reproduced."""
-    golden = torch.load(shared_dir / 'golden' / f'internimage_tiny_{name}_seed0.pth',
+    golden = torch.load(data_file(f'golden/internimage_tiny_{name}_seed0.pth'),
                         weights_only=True)
     cfg = classifier_cfg_from_official(golden['meta']['model_kwargs'], core_op=core_op,
                                        out_indices=(0, 1, 2, 3))

@@ -6,10 +6,9 @@ import math
 import torch
 import torch.nn.functional as F
 
-from internimage_mm.models.detectors import SineSubsetRefPointHead
+from internimage_mm.models.detectors.legacy_dino import SineSubsetRefPointHead
 
-from ...test_configs._det_helpers import (build_model, load_config, shrink_model_cfg,
-                                          synthetic_batch)
+from ...test_configs._det_helpers import build_model, load_config, shrink_model_cfg, synthetic_batch
 
 
 def official_box_encoding(boxes: torch.Tensor, embed_dims: int = 256) -> torch.Tensor:
@@ -45,7 +44,7 @@ def test_sine_subset_is_the_official_encoding_bit_for_bit():
 
 def test_legacy_dino_builds_inits_and_predicts():
     torch.manual_seed(0)
-    cfg = shrink_model_cfg(load_config('dino-4scale_internimage-t_1x_coco').model)
+    cfg = shrink_model_cfg(load_config('dino-4scale_internimage-t_8xb2-12e_coco').model)
     model = build_model(cfg)
     model.init_weights()
     assert type(model).__name__ == 'LegacyDINO'

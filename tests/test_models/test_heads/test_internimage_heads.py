@@ -4,10 +4,11 @@ import torch
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from internimage_mm.models import InternImageAttnPoolHead, InternImageClsHead
-from internimage_mm.utils import classifier_cfg_from_official
+from internimage_mm.converters import classifier_cfg_from_official
+from internimage_mm.tasks.classification import InternImageAttnPoolHead, InternImageClsHead
 
-from .._helpers import VARIANTS, load_json
+from ...conftest import load_json
+from .._helpers import VARIANTS
 
 # Official head part -> our head's submodule.
 PARTS = {'conv_head': 'conv_head', 'head': 'fc', 'dcnv3_head_x4': 'dcnv3_head_x4',
@@ -16,8 +17,8 @@ PARTS = {'conv_head': 'conv_head', 'head': 'fc', 'dcnv3_head_x4': 'dcnv3_head_x4
 
 
 @pytest.mark.parametrize('size', VARIANTS)
-def test_head_parts_have_the_official_parameter_counts(shared_dir, size):
-    spec = load_json(shared_dir, 'variants.json')[size]['classification']
+def test_head_parts_have_the_official_parameter_counts(size):
+    spec = load_json('spec/variants.json')[size]['classification']
     with torch.device('meta'):
         head = MODELS.build(classifier_cfg_from_official(spec['kwargs'])['head'])
     assert isinstance(head, InternImageAttnPoolHead if size == 'h' else InternImageClsHead)

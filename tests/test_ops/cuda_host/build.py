@@ -124,7 +124,8 @@ class HostKernels:
         return ints, float(scale)
 
     def forward(self, input: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor,
-                args: tuple, mode: LaunchMode = LaunchMode()) -> torch.Tensor:
+                args: tuple, mode: LaunchMode | None = None) -> torch.Tensor:
+        mode = mode or LaunchMode()
         n, h, w, c = input.shape
         ho, wo = offset.shape[1:3]
         # NaN-filled: an element the kernel never writes fails every comparison.
@@ -140,7 +141,8 @@ class HostKernels:
 
     def backward(self, grad_output: torch.Tensor, input: torch.Tensor, offset: torch.Tensor,
                  mask: torch.Tensor, args: tuple,
-                 mode: LaunchMode = LaunchMode()) -> tuple[torch.Tensor, ...]:
+                 mode: LaunchMode | None = None) -> tuple[torch.Tensor, ...]:
+        mode = mode or LaunchMode()
         n, h, w, _ = input.shape
         reduced = input.dtype in (torch.float16, torch.bfloat16)
         # The launcher's contract (dcnv3_cuda.cpp): a zeroed accumulator, float32 for

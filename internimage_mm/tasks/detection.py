@@ -1,0 +1,8 @@
+"""mmdet: DINO with the official query-position layout and box refinement, the validated COCO
+dataset."""
+import internimage_mm  # noqa: F401  (the backbone and the engine)
+from internimage_mm.datasets.coco import ValidatedCocoDataset
+from internimage_mm.models.detectors.legacy_dino import LegacyDINO
+from internimage_mm.models.heads.legacy_dino_head import LegacyDINOHead
+
+__all__ = ['LegacyDINO', 'LegacyDINOHead', 'ValidatedCocoDataset']
