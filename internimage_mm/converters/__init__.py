@@ -12,13 +12,14 @@ from collections.abc import Iterable
 
 from .base import Converter, dataset_meta
 from .classification import CLASSIFIER, classifier_cfg_from_official, convert_official_classifier
-from .detection import CASCADE, DETECTORS, DINO, MASK_RCNN
+from .detection import CASCADE, CB_DINO, DETECTORS, DINO, MASK_RCNN
 from .report import ConversionReport, IncompleteConversionError, compare_with_model
 from .rules import RenameRule
 from .segmentation import MASK2FORMER, SEGMENTORS, UPERNET
 
 #: Every official layout, most specific signature first.
-CONVERTERS: tuple[Converter, ...] = (DINO, CASCADE, MASK_RCNN, MASK2FORMER, UPERNET, CLASSIFIER)
+CONVERTERS: tuple[Converter, ...] = (CB_DINO, DINO, CASCADE, MASK_RCNN, MASK2FORMER, UPERNET,
+                                     CLASSIFIER)
 
 
 def detect_converter(keys: Iterable[str]) -> Converter | None:
@@ -28,7 +29,8 @@ def detect_converter(keys: Iterable[str]) -> Converter | None:
 
 
 __all__ = [
-    'CASCADE', 'CLASSIFIER', 'CONVERTERS', 'DETECTORS', 'DINO', 'MASK2FORMER', 'MASK_RCNN',
+    'CASCADE', 'CB_DINO', 'CLASSIFIER', 'CONVERTERS', 'DETECTORS', 'DINO', 'MASK2FORMER',
+    'MASK_RCNN',
     'SEGMENTORS', 'UPERNET', 'ConversionReport', 'Converter', 'IncompleteConversionError',
     'RenameRule', 'classifier_cfg_from_official', 'compare_with_model',
     'convert_official_classifier', 'dataset_meta', 'detect_converter'

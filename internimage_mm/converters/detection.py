@@ -30,6 +30,9 @@ save their weights under these names; the converted names are those of the model
 
   The official ``ref_point_head`` takes 512 inputs where mmdet 3.x's ``DINO`` takes 1024, so the
   configs use :class:`~internimage_mm.models.detectors.LegacyDINO`. No tensor is reshaped.
+* **CB-DINO** (CB-InternImage-H): ``backbone.cb_modules.{0,1}.*`` and ``backbone.cb_linears.*``
+  keep their names (:class:`CBInternImage` has the official layout); the list-built official
+  neck ``neck.0.*`` becomes ``neck.*``; the head as DINO's.
 
 Keys of the mmdet 2.x ``ExpMomentumEMAHook`` (``ema_<param_name_with_underscores>``, the
 Cascade 3x checkpoints) are dropped and listed: they hold the *raw* weights, the EMA weights
@@ -103,6 +106,17 @@ DINO_RULES: tuple[RenameRule, ...] = (
     *DINO_HEAD_RULES,
 )
 
+#: DINO on CB-InternImage (``CBDINO``): the two backbones and their composite connections keep
+#: their names; the official neck was built from a list (``neck.0.*``, an mmcv Sequential).
+CB_DINO_RULES: tuple[RenameRule, ...] = (
+    same(r'backbone\.cb_modules\.[01]\.(?:patch_embed|levels|gamma\d)(?:\..+)?',
+         'CB-InternImage backbones (same keys)'),
+    same(r'backbone\.cb_linears\.\d\.\d\.' + _WB, 'composite connections (same keys)'),
+    RenameRule(r'neck\.0\.((?:convs|extra_convs)\.\d+\.(?:conv|gn)\.' + _WB + ')', r'neck.\1',
+               'shared ChannelMapper (list-built neck.0 -> neck)'),
+    *DINO_HEAD_RULES,
+)
+
 #: mmdet 2.x EMA hook buffers: not weights.
 EMA_BUFFERS = (r'ema_\w+', )
 
@@ -113,5 +127,8 @@ CASCADE = Converter('detection/cascade', CASCADE_RULES,
                     signature=r'(module\.)?roi_head\.bbox_head\.\d+\.', dropped=EMA_BUFFERS)
 DINO = Converter('detection/dino', DINO_RULES, signature=r'(module\.)?' + _T,
                  dropped=EMA_BUFFERS)
+CB_DINO = Converter('detection/cb-dino', CB_DINO_RULES,
+                    signature=r'(module\.)?backbone\.cb_modules\.', dropped=EMA_BUFFERS)
 #: By the names used in the tools' ``--arch`` option.
-DETECTORS: dict[str, Converter] = {'mask-rcnn': MASK_RCNN, 'cascade': CASCADE, 'dino': DINO}
+DETECTORS: dict[str, Converter] = {'mask-rcnn': MASK_RCNN, 'cascade': CASCADE, 'dino': DINO,
+                                   'cb-dino': CB_DINO}

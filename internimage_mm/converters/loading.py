@@ -25,7 +25,7 @@ import torch
 from mmengine.logging import print_log
 from torch import nn
 
-from ..models.backbones.intern_image import InternImage
+from ..models.backbones import CBInternImage, InternImage
 from . import detect_converter
 from .classification import CLASSIFIER
 from .report import ConversionReport, IncompleteConversionError, compare_with_model
@@ -34,7 +34,7 @@ _installed: Any = None
 
 
 def _backbone_types() -> tuple[type, ...]:
-    return (InternImage, )
+    return (InternImage, CBInternImage)
 
 
 def _first(keys: list[str], n: int = 5) -> str:

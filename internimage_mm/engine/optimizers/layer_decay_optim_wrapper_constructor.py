@@ -28,7 +28,11 @@ OFFICIAL_CLASSIFICATION_OFFSET_KEYS = ('offset', 'attention_weights',
 
 _RULES = ('detection', 'classification')
 _KNOWN_KEYS = frozenset({'num_layers', 'layer_decay_rate', 'decay_rule', 'offset_lr_scale',
-                         'offset_lr_scale_keys', 'custom_keys', 'bypass_duplicate'})
+                         'offset_lr_scale_keys', 'custom_keys', 'bypass_duplicate',
+                         'decay_cb_backbones'})
+# CB-InternImage: a backbone's parameters, its composite projections and their gammas.
+_CB_MODULE_RE = re.compile(r'^backbone\.cb_modules\.\d+\.')
+_CB_FEED_RE = re.compile(r'^backbone\.(?:cb_linears\.|cb_modules\.\d+\.gamma)(\d+)')
 # Mask2Former's query, class and mask embeddings (mmseg decode head): layer 0 in the official rule.
 _M2F_EMBED_PREFIXES = tuple(f'decode_head.{n}' for n in (
     'mask_embed', 'cls_embed', 'level_embed', 'query_embed', 'query_feat'))
@@ -121,6 +125,12 @@ class InternImageLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
     backbone). ``num_layers`` is not used by this rule (optional; if given it must be
     ``>= sum(depths)``). Weight decay is 0 for 1-D parameters and names ending in ``.bias``.
 
+    **Composite backbones** (CB-InternImage, ``backbone.cb_modules.{0,1}.*``). The official rule
+    names only ``backbone.levels.*``, so in the official CB-DINO run neither backbone was decayed
+    (scale 1); that is the default here too. ``decay_cb_backbones=True`` applies the rule to
+    both backbones block by block (each as if it were ``backbone``), the composite projections
+    ``cb_linears.i`` and gammas ``gamma{i}`` taking the id of lead level ``i``'s first block.
+
     **Offsets.** ``lr_scale`` is further multiplied by ``offset_lr_scale`` for names containing
     any of ``offset_lr_scale_keys`` (default ``('dcn.offset.', 'dcn.mask.', 'sampling_offsets',
     'reference_points')``). This deliberately differs from the official det/seg constructor,
@@ -154,7 +164,7 @@ class InternImageLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
         optim_wrapper_cfg (dict): the ``optim_wrapper`` config (``optimizer`` needs ``lr``).
         paramwise_cfg (dict): ``layer_decay_rate`` (in (0, 1]), optional ``decay_rule``,
             ``num_layers`` (>= sum(depths); default sum(depths)), ``offset_lr_scale`` (default
-            1.0), ``offset_lr_scale_keys``, ``custom_keys``.
+            1.0), ``offset_lr_scale_keys``, ``custom_keys``, ``decay_cb_backbones``.
 
     Example:
         >>> optim_wrapper = dict(
@@ -200,6 +210,9 @@ class InternImageLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
             raise ValueError(f'{type(self).__name__}: paramwise_cfg `offset_lr_scale_keys` must '
                              f'be a non-empty sequence of non-empty strings, got {keys!r}')
         self.offset_lr_scale_keys = tuple(keys)
+        self.decay_cb_backbones = bool(cfg.get('decay_cb_backbones', False))
+        if self.decay_cb_backbones and self.decay_rule != 'detection':
+            raise self._err('decay_cb_backbones', "needs decay_rule='detection'")
 
     def configure(self, model: nn.Module) -> None:
         """Read the depths from ``model`` (its ``backbone``, or the model itself when it is the
@@ -268,6 +281,12 @@ class InternImageLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
         return self._classification_layer_id(name)
 
     def _detection_layer_id(self, name: str) -> int:
+        if self.decay_cb_backbones:
+            feed = _CB_FEED_RE.match(name)
+            if feed:  # the composite input of lead level i: the id of its first block
+                stage = int(feed.group(1))
+                return 1 + self._stage_offset(stage, name)
+            name = _CB_MODULE_RE.sub('backbone.', name)
         if (name.startswith('backbone.patch_embed') or 'level_embeds' in name
                 or name == 'level_embed' or name.startswith(_M2F_EMBED_PREFIXES)):
             return 0

@@ -11,7 +11,7 @@ nesting equal the official implementation's, so official checkpoints load key-fo
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -431,12 +431,26 @@ class InternImage(BaseModule):
                 self, c['checkpoint'], map_location=c.get('map_location', 'cpu'),
                 prefix=c.get('prefix'))
 
-    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
-        """``x``: [N, 3, H, W] -> tuple of [N, C_i, H/2**(i+2), W/2**(i+2)] for out_indices."""
-        x = self.pos_drop(self.patch_embed(x))
+    def forward_stem(self, x: Tensor) -> Tensor:
+        """``x``: [N, 3, H, W] -> the stem output, channels-last [N, H/4, W/4, C]."""
+        return self.pos_drop(self.patch_embed(x))
+
+    def forward_levels(self, x: Tensor,
+                       level_input: Callable[[int, Tensor], Tensor] | None = None
+                       ) -> list[Tensor]:
+        """The output of every level (channels-last, before its downsample) from the stem
+        output ``x``. ``level_input(i, x)``, when given, returns the input that level ``i``
+        takes instead of ``x`` (the composite connections of
+        :class:`~internimage_mm.models.backbones.CBInternImage`)."""
         outs = []
         for i, level in enumerate(self.levels):
+            if level_input is not None:
+                x = level_input(i, x)
             out, x = level(x)
-            if i in self.out_indices:
-                outs.append(out.permute(0, 3, 1, 2).contiguous())
-        return tuple(outs)
+            outs.append(out)
+        return outs
+
+    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
+        """``x``: [N, 3, H, W] -> tuple of [N, C_i, H/2**(i+2), W/2**(i+2)] for out_indices."""
+        outs = self.forward_levels(self.forward_stem(x))
+        return tuple(outs[i].permute(0, 3, 1, 2).contiguous() for i in self.out_indices)
