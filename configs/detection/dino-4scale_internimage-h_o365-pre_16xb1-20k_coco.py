@@ -7,8 +7,8 @@
 #   300 detections, layer decay 0.94 with MSDeformAttn sampling offsets at 1e-3 x lr.
 # Weights: like the official file, no backbone checkpoint and no load_from is set. The paper's
 #   number needs the DINO-H model pretrained on Objects365 (not released as a file here):
-#   pass it with --cfg-options load_from=PATH (official checkpoints: convert them with
-#   tools/model_converters/internimage_det_official_to_mmdet.py).
+#   pass it with --cfg-options load_from=PATH_OR_URL (an official checkpoint is converted in
+#   memory as it loads; docs/official_checkpoints.md).
 _base_ = './_base_/dino-4scale_internimage_1x_coco.py'
 
 model = dict(

@@ -4,12 +4,14 @@
 >>> out = dcnv3(x, offset, mask, 3, 3, 1, 1, 1, 1, 1, 1, group, group_channels, 1.0)
 """
 from .function import DCNv3Function, cuda_kernels_available, dcnv3, extension_available
+from .official import dcnv3_official_pytorch
 from .reference import dcnv3_pytorch
 from .validation import check_args, output_size
 
 __version__ = '0.1.0'
 
 __all__ = [
-    'DCNv3Function', 'check_args', 'cuda_kernels_available', 'dcnv3', 'dcnv3_pytorch',
+    'DCNv3Function', 'check_args', 'cuda_kernels_available', 'dcnv3', 'dcnv3_official_pytorch',
+    'dcnv3_pytorch',
     'extension_available', 'output_size'
 ]

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <utility>
 #include <vector>
 
 #include "../dcnv3.h"
@@ -49,12 +50,37 @@ DCNV3_INLINE void store(T* ptr, const V& v) {
   __builtin_memcpy(ptr, &v, sizeof(V));
 }
 
-template <typename V>
-DCNV3_INLINE auto hsum(const V& v) {
-  auto s = v[0];
-  for (unsigned c = 1; c < sizeof(V) / sizeof(v[0]); ++c) s += v[c];
-  return s;
-}
+// The four sums {sum(a), sum(b), sum(c), sum(d)} of W-wide vectors (W a power of two >= 8):
+// halves are folded down to 8 lanes, then one transposing shuffle-add tree finishes all four
+// at once (a lane-by-lane sum per vector would take W - 1 scalar extracts and adds each).
+template <typename T, int W>
+struct Sum4 {
+  using V = typename Vec<T, W>::type;
+  using H = typename Vec<T, W / 2>::type;
+  template <size_t... I>
+  static DCNV3_INLINE H fold(const V& v, std::index_sequence<I...>) {
+    return __builtin_shufflevector(v, v, I...) + __builtin_shufflevector(v, v, (I + W / 2)...);
+  }
+  static DCNV3_INLINE void run(const V& a, const V& b, const V& c, const V& d, T out[4]) {
+    constexpr auto half = std::make_index_sequence<W / 2>();
+    Sum4<T, W / 2>::run(fold(a, half), fold(b, half), fold(c, half), fold(d, half), out);
+  }
+};
+template <typename T>
+struct Sum4<T, 8> {
+  using V = typename Vec<T, 8>::type;
+  static DCNV3_INLINE void run(const V& a, const V& b, const V& c, const V& d, T out[4]) {
+    // [a0+a4 .. a3+a7 | b0+b4 .. b3+b7], likewise c/d
+    const V ab = __builtin_shufflevector(a, b, 0, 1, 2, 3, 8, 9, 10, 11) +
+                 __builtin_shufflevector(a, b, 4, 5, 6, 7, 12, 13, 14, 15);
+    const V cd = __builtin_shufflevector(c, d, 0, 1, 2, 3, 8, 9, 10, 11) +
+                 __builtin_shufflevector(c, d, 4, 5, 6, 7, 12, 13, 14, 15);
+    // pairs: [a, a, b, b, c, c, d, d]
+    const V x = __builtin_shufflevector(ab, cd, 0, 1, 4, 5, 8, 9, 12, 13) +
+                __builtin_shufflevector(ab, cd, 2, 3, 6, 7, 10, 11, 14, 15);
+    for (int k = 0; k < 4; ++k) out[k] = x[2 * k] + x[2 * k + 1];
+  }
+};
 
 // x[k] = src[2k], y[k] = src[2k + 1]: one 64-byte vector of each at a time with two shuffles
 // (the compiler's own code for a stride-2 load in the setup loop is element by element).
@@ -283,10 +309,12 @@ DCNV3_INLINE void backward_group(const T* __restrict image_g, T* grad_image_g,
     if constexpr (GC > 0) {
       using V = typename Vec<T, GC>::type;
       const V g = load<V>(go);
-      d0 = hsum(g * load<V>(r0));
-      d1 = hsum(g * load<V>(r1));
-      d2 = hsum(g * load<V>(r2));
-      d3 = hsum(g * load<V>(r3));
+      T d[4];
+      Sum4<T, GC>::run(g * load<V>(r0), g * load<V>(r1), g * load<V>(r2), g * load<V>(r3), d);
+      d0 = d[0];
+      d1 = d[1];
+      d2 = d[2];
+      d3 = d[3];
     } else {
 #pragma omp simd reduction(+ : d0, d1, d2, d3)
       for (int c = 0; c < n; ++c) {
@@ -356,9 +384,10 @@ DCNV3_INLINE void backward_group(const T* __restrict image_g, T* grad_image_g,
 // One pixel range of the backward. kAtomic: all groups of each pixel (tasks may share
 // grad_input elements); else only group `g_only`, whose grad_input slice this task owns.
 template <typename T, int GC, bool kAtomic>
-DCNV3_INLINE void backward_range(const T* grad_out, const T* input, const T* offset,
-                                 const T* mask, T* grad_input, T* grad_offset, T* grad_mask,
-                                 const Params& p, int64_t begin, int64_t end, int g_only) {
+DCNV3_INLINE void backward_pixels(PointTable<T>& table, const T* grad_out, const T* input,
+                                  const T* offset, const T* mask, T* grad_input, T* grad_offset,
+                                  T* grad_mask, const Params& p, int64_t begin, int64_t end,
+                                  int g_only) {
   const int gc = p.group_channels;
   const int64_t C = p.channels();
   const int P = p.num_points;
@@ -367,7 +396,6 @@ DCNV3_INLINE void backward_range(const T* grad_out, const T* input, const T* off
   const int64_t plane = static_cast<int64_t>(p.height_out) * p.width_out;
   const int64_t image_stride = static_cast<int64_t>(p.height_in) * p.width_in * C;
   const T s = static_cast<T>(p.offset_scale);
-  PointTable<T> table(p, groups);
   for (int64_t pix0 = begin; pix0 < end; pix0 += table.run) {
     const int npix = static_cast<int>(std::min<int64_t>(table.run, end - pix0));
     if (kAtomic) {
@@ -397,6 +425,28 @@ DCNV3_INLINE void backward_range(const T* grad_out, const T* input, const T* off
   }
 }
 
+// A chunk of the backward with one point table (its buffers are set up once per chunk, not per
+// task). kAtomic: [begin, end) are output pixels, all groups each; else they are owner tasks,
+// task t = image t / G, group t % G, each owning that slice of grad_input.
+template <typename T, int GC, bool kAtomic>
+DCNV3_INLINE void backward_range(const T* grad_out, const T* input, const T* offset,
+                                 const T* mask, T* grad_input, T* grad_offset, T* grad_mask,
+                                 const Params& p, int64_t begin, int64_t end) {
+  PointTable<T> table(p, kAtomic ? p.group : 1);
+  if (kAtomic) {
+    backward_pixels<T, GC, true>(table, grad_out, input, offset, mask, grad_input, grad_offset,
+                                 grad_mask, p, begin, end, 0);
+    return;
+  }
+  const int64_t plane = static_cast<int64_t>(p.height_out) * p.width_out;
+  for (int64_t t = begin; t < end; ++t) {
+    const int64_t n = t / p.group;
+    backward_pixels<T, GC, false>(table, grad_out, input, offset, mask, grad_input, grad_offset,
+                                  grad_mask, p, n * plane, (n + 1) * plane,
+                                  static_cast<int>(t % p.group));
+  }
+}
+
 // The group width as a compile-time constant for the common widths (0 = runtime width).
 #define DCNV3_GC_SWITCH(gc, CALL) \
   switch (gc) {                   \
@@ -420,8 +470,7 @@ DCNV3_INLINE void backward_range(const T* grad_out, const T* input, const T* off
   DCNV3_CPU_CLONES void backward_chunk_##SUFFIX(const T* grad_out, const T* input,              \
                                                 const T* offset, const T* mask, T* grad_input,  \
                                                 T* grad_offset, T* grad_mask, const Params& p,  \
-                                                int64_t begin, int64_t end, int g_only,         \
-                                                bool atomic) {                                  \
+                                                int64_t begin, int64_t end, bool atomic) {      \
     using scalar_t = T;                                                                         \
     if (atomic) {                                                                               \
       DCNV3_GC_SWITCH(p.group_channels, DCNV3_BWD_ATOMIC_CALL)                                  \
@@ -433,10 +482,10 @@ DCNV3_INLINE void backward_range(const T* grad_out, const T* input, const T* off
 #define DCNV3_FWD_CALL(GC) forward_range<scalar_t, GC>(input, offset, mask, output, p, begin, end)
 #define DCNV3_BWD_ATOMIC_CALL(GC)                                                        \
   backward_range<scalar_t, GC, true>(grad_out, input, offset, mask, grad_input, grad_offset,  \
-                              grad_mask, p, begin, end, 0)
+                                     grad_mask, p, begin, end)
 #define DCNV3_BWD_OWNER_CALL(GC)                                                         \
   backward_range<scalar_t, GC, false>(grad_out, input, offset, mask, grad_input, grad_offset, \
-                               grad_mask, p, begin, end, g_only)
+                                      grad_mask, p, begin, end)
 
 DCNV3_DEFINE_CPU_ENTRY_POINTS(float, f32)
 DCNV3_DEFINE_CPU_ENTRY_POINTS(double, f64)
@@ -452,11 +501,11 @@ void forward_chunk(const double* i, const double* o, const double* m, double* ou
 }
 template <typename T>
 void backward_chunk(const T* go, const T* i, const T* o, const T* m, T* gi, T* goff, T* gm,
-                    const Params& p, int64_t b, int64_t e, int g, bool atomic) {
+                    const Params& p, int64_t b, int64_t e, bool atomic) {
   if constexpr (std::is_same_v<T, float>)
-    backward_chunk_f32(go, i, o, m, gi, goff, gm, p, b, e, g, atomic);
+    backward_chunk_f32(go, i, o, m, gi, goff, gm, p, b, e, atomic);
   else
-    backward_chunk_f64(go, i, o, m, gi, goff, gm, p, b, e, g, atomic);
+    backward_chunk_f64(go, i, o, m, gi, goff, gm, p, b, e, atomic);
 }
 
 template <typename T>
@@ -483,11 +532,8 @@ void backward_impl(const T* grad_out, const T* input, const T* offset, const T* 
   if (strategy == BackwardStrategy::kOwner) {
     // One task per (image, group): it alone writes that slice of grad_input, so no atomics.
     at::parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t t = begin; t < end; ++t) {
-        const int64_t n = t / p.group;
-        backward_chunk(grad_out, input, offset, mask, grad_input, grad_offset, grad_mask, p,
-                       n * plane, (n + 1) * plane, static_cast<int>(t % p.group), false);
-      }
+      backward_chunk(grad_out, input, offset, mask, grad_input, grad_offset, grad_mask, p, begin,
+                     end, false);
     });
     return;
   }
@@ -496,7 +542,7 @@ void backward_impl(const T* grad_out, const T* input, const T* offset, const T* 
   at::parallel_for(0, p.batch * plane, std::max<int64_t>(1, kGrainWork / work),
                    [&](int64_t begin, int64_t end) {
                      backward_chunk(grad_out, input, offset, mask, grad_input, grad_offset,
-                                    grad_mask, p, begin, end, 0, true);
+                                    grad_mask, p, begin, end, true);
                    });
 }
 

@@ -55,8 +55,12 @@ def test_size_mismatch_names_label_and_image():
 def test_bad_arguments_and_inputs():
     with pytest.raises(ValueError, match='num_classes must be a positive int'):
         CheckSegLabels(num_classes=0)
-    with pytest.raises(ValueError, match='no `gt_seg_map`.*after LoadAnnotations'):
-        CheckSegLabels(num_classes=4)(dict(img_path='x.jpg'))
+    # an annotated sample whose label map was not loaded: the transform is misplaced
+    with pytest.raises(ValueError, match='no `gt_seg_map`.*x.png.*after LoadAnnotations'):
+        CheckSegLabels(num_classes=4)(dict(img_path='x.jpg', seg_map_path='x.png'))
+    # an image without annotation (inference): nothing to check, passed on unchanged
+    results = dict(img_path='x.jpg', img=np.zeros((4, 4, 3)))
+    assert CheckSegLabels(num_classes=4)(dict(results)).keys() == results.keys()
     with pytest.raises(ValueError, match='single-channel label map'):
         CheckSegLabels(num_classes=4)(_results(np.zeros((2, 3, 3))))
     assert repr(CheckSegLabels(4)) == 'CheckSegLabels(num_classes=4, ignore_index=255, ' \

@@ -158,3 +158,44 @@ def test_layer_decay_as_the_official_run_applied_it_and_per_block_on_request():
     # the composite input of lead level 2: the id of that level's first block (1 + 1 + 1)
     assert groups['backbone.cb_linears.2.1.weight']['lr_scale'] == pytest.approx(r**(n - 4))
     assert groups['backbone.cb_modules.1.gamma2']['lr_scale'] == pytest.approx(r**(n - 4))
+
+
+def test_paper_config_is_the_dino_h_recipe_with_the_composite_backbone():
+    """The CB row differs from the DINO-H row (whose official settings
+    tests/test_configs/test_detection_configs.py checks) only where the official CB config does:
+    the detector and backbone types, both backbones' output stages, the branch loss weights,
+    the Objects365-pretrained CB start, the layer-decay switch and our TTA."""
+    from mmengine.config import Config
+
+    def flat(d, prefix=''):
+        out = {}
+        for k, v in d.items():
+            if isinstance(v, dict) and v:
+                out.update(flat(v, f'{prefix}{k}.'))
+            else:
+                out[f'{prefix}{k}'] = v
+        return out
+
+    dino_h = flat(Config.fromfile(str(CONFIGS / PAPER.name.replace('_cb-', '_'))).to_dict())
+    cb = flat(Config.fromfile(str(PAPER)).to_dict())
+    changed = {k for k in dino_h.keys() | cb.keys() if dino_h.get(k, '<absent>') != cb.get(
+        k, '<absent>')}
+    assert changed == {
+        'model.type', 'model.branch_loss_weights', 'model.backbone.type',
+        'model.backbone.out_indices', 'model.backbone.init_cfg', 'model.backbone.layer_scale',
+        'optim_wrapper.paramwise_cfg.decay_cb_backbones', 'load_from', 'tta_model.type',
+        'tta_model.tta_cfg.nms.type', 'tta_model.tta_cfg.nms.iou_threshold',
+        'tta_model.tta_cfg.max_per_img', 'tta_pipeline'}
+    assert cb['model.type'] == 'CBDINO' and cb['model.branch_loss_weights'] == (0.5, 1.0)
+    assert cb['model.backbone.out_indices'] == ((0, 1, 2, 3), (1, 2, 3))
+    assert cb['load_from'].endswith('/dino_4scale_cbinternimage_h_objects365_80classes.pth')
+    assert cb['optim_wrapper.paramwise_cfg.decay_cb_backbones'] is False
+    # what the H preset gives both backbones is what DINO-H sets explicitly
+    assert dino_h['model.backbone.layer_scale'] is None and dino_h['model.backbone.init_cfg'] \
+        is None
+    backbone = build_model(str(PAPER), pretrained=False, device='meta').backbone
+    for internimage in backbone.cb_modules:
+        assert internimage.arch_settings['layer_scale'] is None
+        blocks = [b for level in internimage.levels for b in level.blocks]
+        assert len(blocks) == 50 and all(b.with_cp for b in blocks)
+        assert blocks[-1].drop_path.drop_prob == pytest.approx(0.5)
