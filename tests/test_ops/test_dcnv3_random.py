@@ -73,6 +73,27 @@ def test_backward_strategies_agree(strategy):
         torch.testing.assert_close(a, leaf.grad, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize('batch,group,group_channels,threads', [
+    (1, 5, 16, 2), (1, 7, 5, 3), (3, 4, 8, 2), (2, 3, 16, 4), (1, 2, 5, 4)])
+def test_owner_strategy_splits_groups_into_blocks_exactly(batch, group, group_channels,
+                                                          threads):
+    # Owner tasks are (image, block of groups); the block count follows batch and threads
+    # (here 1 to `group` blocks, uneven blocks included).
+    args = Args(group=group, group_channels=group_channels)
+    x, off, mask = make_inputs(args, batch=batch, height=7, width=6)
+    grad_out = torch.randn(batch, 7, 6, group * group_channels, dtype=torch.float64)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        got = dcnv3_backward(grad_out, x, off, mask, *args.tuple(), strategy=1)
+    finally:
+        torch.set_num_threads(before)
+    leaves = [t.clone().requires_grad_() for t in (x, off, mask)]
+    (dcnv3_pytorch(*leaves, *args.tuple()) * grad_out).sum().backward()
+    for a, leaf in zip(got, leaves):
+        torch.testing.assert_close(a, leaf.grad, rtol=1e-10, atol=1e-10)
+
+
 def test_non_contiguous_inputs():
     args = Args(group=2, group_channels=4)
     x, off, mask = make_inputs(args, batch=2, height=6, width=6)

@@ -107,9 +107,34 @@ DCNV3_INLINE void deinterleave(const T* __restrict src, T* __restrict x, T* __re
   }
 }
 
-// Table of the sampling points of a run of pixels, `groups` groups each (all groups in the
-// forward, one group in the owner-mode backward), one array per field and corner so the
-// setup loop stores with unit stride.
+// dst[2k] = x[k], dst[2k + 1] = y[k] (the inverse of deinterleave).
+template <typename T>
+DCNV3_INLINE void interleave(const T* __restrict x, const T* __restrict y, T* __restrict dst,
+                             int n) {
+  constexpr int L = 64 / sizeof(T);
+  using V = typename Vec<T, L>::type;
+  using I = typename Vec<std::conditional_t<sizeof(T) == 4, int32_t, int64_t>, L>::type;
+  I lo, hi;
+  for (int i = 0; i < L; ++i) {
+    lo[i] = (i % 2 ? L : 0) + i / 2;
+    hi[i] = (i % 2 ? L : 0) + L / 2 + i / 2;
+  }
+  int k = 0;
+  for (; k + L <= n; k += L) {
+    const V a = load<V>(x + k);
+    const V b = load<V>(y + k);
+    store(dst + 2 * k, __builtin_shuffle(a, b, lo));
+    store(dst + 2 * k + L, __builtin_shuffle(a, b, hi));
+  }
+  for (; k < n; ++k) {
+    dst[2 * k] = x[k];
+    dst[2 * k + 1] = y[k];
+  }
+}
+
+// Table of the sampling points of a run of pixels, up to `groups` groups each (all groups in
+// the forward, a block of groups in the owner-mode backward), one array per field and corner
+// so the setup loop stores with unit stride.
 template <typename T>
 struct PointTable {
   int groups, points;
@@ -122,17 +147,21 @@ struct PointTable {
   std::vector<T> weight[4];        // corner weights (times the mask in the forward)
   std::vector<T> valid[4];         // corner validity (backward)
   std::vector<T> ly, lx, mask, inside;
+  std::vector<T> dot[4];              // backward: <grad_out, corner> per entry (0 if invalid)
+  std::vector<T> gmask, goff_w, goff_h;  // backward: gradients per entry before scattering
 
   PointTable(const Params& p, int groups_)
       : groups(groups_), points(p.num_points),
         run(std::max(1, kRunEntries / (groups_ * p.num_points))) {
     const int k = run * groups * points;
-    for (auto* v : {&base_h, &base_w, &off_w, &off_h, &msk, &ly, &lx, &mask, &inside})
+    for (auto* v : {&base_h, &base_w, &off_w, &off_h, &msk, &ly, &lx, &mask, &inside, &gmask,
+                    &goff_w, &goff_h})
       v->resize(k);
     for (int c = 0; c < 4; ++c) {
       corner[c].resize(k);
       weight[c].resize(k);
       valid[c].resize(k);
+      dot[c].resize(k);
     }
     grid_h.resize(groups * points);
     grid_w.resize(groups * points);
@@ -146,10 +175,10 @@ struct PointTable {
     }
   }
 
-  // centre + grid of every entry of the run of pixels [pix0, pix0 + npix).
-  void fill_bases(const Params& p, int64_t pix0, int npix) {
+  // centre + grid of every entry of the run of pixels [pix0, pix0 + npix), `ng` groups each.
+  void fill_bases(const Params& p, int64_t pix0, int npix, int ng) {
     const int64_t plane = static_cast<int64_t>(p.height_out) * p.width_out;
-    const int e = groups * points;
+    const int e = ng * points;
     for (int l = 0; l < npix; ++l) {
       const int64_t q = (pix0 + l) % plane;
       const int ch = centre_h(p, static_cast<int>(q / p.width_out));
@@ -164,18 +193,18 @@ struct PointTable {
   }
 };
 
-// Pass 1 for the run of pixels [pix0, pix0 + npix), `t.groups * t.points` entries each, whose
+// Pass 1 for the run of pixels [pix0, pix0 + npix), `ng * t.points` entries each, whose
 // masks are contiguous at `mask` and interleaved (dx, dy) offsets at `offset` (nullptr: already
 // de-interleaved into t.off_w / t.off_h).
 template <typename T, bool kBackward>
-DCNV3_INLINE void setup_points(const Params& p, PointTable<T>& t, int64_t pix0, int npix,
+DCNV3_INLINE void setup_points(const Params& p, PointTable<T>& t, int64_t pix0, int npix, int ng,
                                const T* __restrict offset, const T* __restrict mask) {
   const T s = static_cast<T>(p.offset_scale);
   const int H = p.height_in;
   const int W = p.width_in;
   const int C = p.channels();
-  const int count = npix * t.groups * t.points;
-  t.fill_bases(p, pix0, npix);
+  const int count = npix * ng * t.points;
+  t.fill_bases(p, pix0, npix, ng);
   if (offset != nullptr) deinterleave(offset, t.off_w.data(), t.off_h.data(), count);
   const T* __restrict bh = t.base_h.data();
   const T* __restrict bw = t.base_w.data();
@@ -270,7 +299,7 @@ DCNV3_INLINE void forward_range(const T* input, const T* offset, const T* mask, 
   for (int64_t pix0 = begin; pix0 < end; pix0 += table.run) {
     const int npix = static_cast<int>(std::min<int64_t>(table.run, end - pix0));
     // The offsets/masks of consecutive pixels (all groups) are contiguous.
-    setup_points<T, false>(p, table, pix0, npix, offset + offset_index(p, pix0, 0, 0),
+    setup_points<T, false>(p, table, pix0, npix, p.group, offset + offset_index(p, pix0, 0, 0),
                            mask + mask_index(p, pix0, 0, 0));
     for (int l = 0; l < npix; ++l) {
       const int64_t pix = pix0 + l;
@@ -281,13 +310,13 @@ DCNV3_INLINE void forward_range(const T* input, const T* offset, const T* mask, 
   }
 }
 
-// Gradients of the table entries [k0, k0 + points) of one (pixel, group); `grad_offset` and
-// `grad_mask` point at that pixel-group's first entry.
+// Backward of the table entries [k0, k0 + points) of one (pixel, group): stores the corner
+// dot products d_ij = <grad_out, corner_ij> (0 for invalid corners and outside points) in the
+// table and scatters mask * w_ij * grad_out into the corners' grad_input rows.
 template <typename T, int GC, bool kAtomic>
 DCNV3_INLINE void backward_group(const T* __restrict image_g, T* grad_image_g,
-                                 const T* __restrict go, const PointTable<T>& t, int k0,
-                                 int points, int gc, T s, T* __restrict grad_offset,
-                                 T* __restrict grad_mask) {
+                                 const T* __restrict go, PointTable<T>& t, int k0, int points,
+                                 int gc) {
   const int n = GC > 0 ? GC : gc;
   const T* __restrict inside = t.inside.data();
   const int32_t *__restrict e0 = t.corner[0].data(), *__restrict e1 = t.corner[1].data(),
@@ -296,15 +325,16 @@ DCNV3_INLINE void backward_group(const T* __restrict image_g, T* grad_image_g,
           *__restrict w2 = t.weight[2].data(), *__restrict w3 = t.weight[3].data();
   const T *__restrict v0 = t.valid[0].data(), *__restrict v1 = t.valid[1].data(),
           *__restrict v2 = t.valid[2].data(), *__restrict v3 = t.valid[3].data();
-  const T* __restrict ly = t.ly.data();
-  const T* __restrict lx = t.lx.data();
   const T* __restrict mk = t.mask.data();
-  for (int q = 0; q < points; ++q) {
-    const int k = k0 + q;
-    if (inside[k] == T(0)) continue;  // zero gradients (outputs start at zero)
+  T *__restrict dd0 = t.dot[0].data(), *__restrict dd1 = t.dot[1].data(),
+    *__restrict dd2 = t.dot[2].data(), *__restrict dd3 = t.dot[3].data();
+  for (int k = k0; k < k0 + points; ++k) {
+    if (inside[k] == T(0)) {  // zero gradients
+      dd0[k] = dd1[k] = dd2[k] = dd3[k] = T(0);
+      continue;
+    }
     const T *r0 = image_g + e0[k], *r1 = image_g + e1[k], *r2 = image_g + e2[k],
             *r3 = image_g + e3[k];
-    // d_ij = <grad_out, corner_ij>: every gradient of this point is a combination of them.
     T d0 = T(0), d1 = T(0), d2 = T(0), d3 = T(0);
     if constexpr (GC > 0) {
       using V = typename Vec<T, GC>::type;
@@ -324,19 +354,11 @@ DCNV3_INLINE void backward_group(const T* __restrict image_g, T* grad_image_g,
         d3 += go[c] * r3[c];
       }
     }
-    d0 *= v0[k];
-    d1 *= v1[k];
-    d2 *= v2[k];
-    d3 *= v3[k];
-    Bilinear<T> b;
-    b.ly = ly[k];
-    b.lx = lx[k];
-    b.hy = T(1) - b.ly;
-    b.hx = T(1) - b.lx;
+    dd0[k] = d0 * v0[k];
+    dd1[k] = d1 * v1[k];
+    dd2[k] = d2 * v2[k];
+    dd3[k] = d3 * v3[k];
     const T m = mk[k];
-    grad_mask[q] = w0[k] * d0 + w1[k] * d1 + w2[k] * d2 + w3[k] * d3;
-    grad_offset[2 * q] = b.dw(d0, d1, d2, d3) * m * s;
-    grad_offset[2 * q + 1] = b.dh(d0, d1, d2, d3) * m * s;
     const T a0 = m * w0[k], a1 = m * w1[k], a2 = m * w2[k], a3 = m * w3[k];
     T *g0 = grad_image_g + e0[k], *g1 = grad_image_g + e1[k], *g2 = grad_image_g + e2[k],
       *g3 = grad_image_g + e3[k];
@@ -381,69 +403,104 @@ DCNV3_INLINE void backward_group(const T* __restrict image_g, T* grad_image_g,
   }
 }
 
-// One pixel range of the backward. kAtomic: all groups of each pixel (tasks may share
-// grad_input elements); else only group `g_only`, whose grad_input slice this task owns.
+// Gradients of the mask and the offsets of `count` table entries from their dot products, a
+// loop across points that vectorises (d(value)/dh and d(value)/dw of Bilinear, times mask and
+// offset_scale).
+template <typename T>
+DCNV3_INLINE void point_gradients(PointTable<T>& t, int count, T s) {
+  const T *__restrict w0 = t.weight[0].data(), *__restrict w1 = t.weight[1].data(),
+          *__restrict w2 = t.weight[2].data(), *__restrict w3 = t.weight[3].data();
+  const T *__restrict d0 = t.dot[0].data(), *__restrict d1 = t.dot[1].data(),
+          *__restrict d2 = t.dot[2].data(), *__restrict d3 = t.dot[3].data();
+  const T* __restrict ly = t.ly.data();
+  const T* __restrict lx = t.lx.data();
+  const T* __restrict mk = t.mask.data();
+  T* __restrict gm = t.gmask.data();
+  T* __restrict gw = t.goff_w.data();
+  T* __restrict gh = t.goff_h.data();
+#pragma omp simd
+  for (int k = 0; k < count; ++k) {
+    Bilinear<T> b;
+    b.ly = ly[k];
+    b.lx = lx[k];
+    b.hy = T(1) - b.ly;
+    b.hx = T(1) - b.lx;
+    const T m = mk[k];
+    gm[k] = w0[k] * d0[k] + w1[k] * d1[k] + w2[k] * d2[k] + w3[k] * d3[k];
+    gw[k] = b.dw(d0[k], d1[k], d2[k], d3[k]) * m * s;
+    gh[k] = b.dh(d0[k], d1[k], d2[k], d3[k]) * m * s;
+  }
+}
+
+// The backward of pixels [begin, end) for groups [g0, g1). Without kAtomic the caller owns the
+// grad_input slice of these groups in every image the pixels touch.
 template <typename T, int GC, bool kAtomic>
 DCNV3_INLINE void backward_pixels(PointTable<T>& table, const T* grad_out, const T* input,
                                   const T* offset, const T* mask, T* grad_input, T* grad_offset,
                                   T* grad_mask, const Params& p, int64_t begin, int64_t end,
-                                  int g_only) {
+                                  int g0, int g1) {
   const int gc = p.group_channels;
   const int64_t C = p.channels();
   const int P = p.num_points;
-  const int groups = kAtomic ? p.group : 1;
-  const int e = groups * P;
+  const int ng = g1 - g0;
+  const int e = ng * P;
   const int64_t plane = static_cast<int64_t>(p.height_out) * p.width_out;
   const int64_t image_stride = static_cast<int64_t>(p.height_in) * p.width_in * C;
   const T s = static_cast<T>(p.offset_scale);
+  // table.run pixels of table.groups >= ng groups fit in the table
   for (int64_t pix0 = begin; pix0 < end; pix0 += table.run) {
     const int npix = static_cast<int>(std::min<int64_t>(table.run, end - pix0));
-    if (kAtomic) {
-      setup_points<T, true>(p, table, pix0, npix, offset + offset_index(p, pix0, 0, 0),
+    if (ng == p.group) {  // the offsets and masks of the run are contiguous
+      setup_points<T, true>(p, table, pix0, npix, ng, offset + offset_index(p, pix0, 0, 0),
                             mask + mask_index(p, pix0, 0, 0));
-    } else {
-      // One group of each pixel: gather its strided offsets/masks into contiguous buffers.
+    } else {  // gather the block's slices of each pixel
       for (int l = 0; l < npix; ++l) {
-        deinterleave(offset + offset_index(p, pix0 + l, g_only, 0), table.off_w.data() + l * P,
-                     table.off_h.data() + l * P, P);
-        std::copy_n(mask + mask_index(p, pix0 + l, g_only, 0), P, table.msk.data() + l * P);
+        deinterleave(offset + offset_index(p, pix0 + l, g0, 0), table.off_w.data() + l * e,
+                     table.off_h.data() + l * e, e);
+        std::copy_n(mask + mask_index(p, pix0 + l, g0, 0), e, table.msk.data() + l * e);
       }
-      setup_points<T, true>(p, table, pix0, npix, nullptr, table.msk.data());
+      setup_points<T, true>(p, table, pix0, npix, ng, nullptr, table.msk.data());
     }
     for (int l = 0; l < npix; ++l) {
       const int64_t pix = pix0 + l;
       const int64_t image_base = (pix / plane) * image_stride;
-      for (int gi = 0; gi < groups; ++gi) {
-        const int g = kAtomic ? gi : g_only;
+      for (int g = g0; g < g1; ++g) {
         const int64_t base = image_base + g * gc;
         backward_group<T, GC, kAtomic>(input + base, grad_input + base, grad_out + pix * C + g * gc,
-                                       table, l * e + gi * P, P, gc, s,
-                                       grad_offset + offset_index(p, pix, g, 0),
-                                       grad_mask + mask_index(p, pix, g, 0));
+                                       table, l * e + (g - g0) * P, P, gc);
       }
+    }
+    point_gradients(table, npix * e, s);
+    for (int l = 0; l < npix; ++l) {
+      interleave(table.goff_w.data() + l * e, table.goff_h.data() + l * e,
+                 grad_offset + offset_index(p, pix0 + l, g0, 0), e);
+      std::copy_n(table.gmask.data() + l * e, e, grad_mask + mask_index(p, pix0 + l, g0, 0));
     }
   }
 }
 
 // A chunk of the backward with one point table (its buffers are set up once per chunk, not per
 // task). kAtomic: [begin, end) are output pixels, all groups each; else they are owner tasks,
-// task t = image t / G, group t % G, each owning that slice of grad_input.
+// task t = image t / blocks, block t % blocks of the groups, each owning that slice of
+// grad_input.
 template <typename T, int GC, bool kAtomic>
 DCNV3_INLINE void backward_range(const T* grad_out, const T* input, const T* offset,
                                  const T* mask, T* grad_input, T* grad_offset, T* grad_mask,
-                                 const Params& p, int64_t begin, int64_t end) {
-  PointTable<T> table(p, kAtomic ? p.group : 1);
+                                 const Params& p, int64_t begin, int64_t end, int blocks) {
   if (kAtomic) {
+    PointTable<T> table(p, p.group);
     backward_pixels<T, GC, true>(table, grad_out, input, offset, mask, grad_input, grad_offset,
-                                 grad_mask, p, begin, end, 0);
+                                 grad_mask, p, begin, end, 0, p.group);
     return;
   }
+  PointTable<T> table(p, (p.group + blocks - 1) / blocks);
   const int64_t plane = static_cast<int64_t>(p.height_out) * p.width_out;
   for (int64_t t = begin; t < end; ++t) {
-    const int64_t n = t / p.group;
+    const int64_t n = t / blocks;
+    const int b = static_cast<int>(t % blocks);
     backward_pixels<T, GC, false>(table, grad_out, input, offset, mask, grad_input, grad_offset,
                                   grad_mask, p, n * plane, (n + 1) * plane,
-                                  static_cast<int>(t % p.group));
+                                  b * p.group / blocks, (b + 1) * p.group / blocks);
   }
 }
 
@@ -470,9 +527,9 @@ DCNV3_INLINE void backward_range(const T* grad_out, const T* input, const T* off
   DCNV3_CPU_CLONES void backward_chunk_##SUFFIX(const T* grad_out, const T* input,              \
                                                 const T* offset, const T* mask, T* grad_input,  \
                                                 T* grad_offset, T* grad_mask, const Params& p,  \
-                                                int64_t begin, int64_t end, bool atomic) {      \
+                                                int64_t begin, int64_t end, int blocks) {       \
     using scalar_t = T;                                                                         \
-    if (atomic) {                                                                               \
+    if (blocks == 0) {                                                                          \
       DCNV3_GC_SWITCH(p.group_channels, DCNV3_BWD_ATOMIC_CALL)                                  \
     } else {                                                                                    \
       DCNV3_GC_SWITCH(p.group_channels, DCNV3_BWD_OWNER_CALL)                                   \
@@ -482,10 +539,10 @@ DCNV3_INLINE void backward_range(const T* grad_out, const T* input, const T* off
 #define DCNV3_FWD_CALL(GC) forward_range<scalar_t, GC>(input, offset, mask, output, p, begin, end)
 #define DCNV3_BWD_ATOMIC_CALL(GC)                                                        \
   backward_range<scalar_t, GC, true>(grad_out, input, offset, mask, grad_input, grad_offset,  \
-                                     grad_mask, p, begin, end)
+                                     grad_mask, p, begin, end, 0)
 #define DCNV3_BWD_OWNER_CALL(GC)                                                         \
   backward_range<scalar_t, GC, false>(grad_out, input, offset, mask, grad_input, grad_offset, \
-                                      grad_mask, p, begin, end)
+                                      grad_mask, p, begin, end, blocks)
 
 DCNV3_DEFINE_CPU_ENTRY_POINTS(float, f32)
 DCNV3_DEFINE_CPU_ENTRY_POINTS(double, f64)
@@ -501,11 +558,11 @@ void forward_chunk(const double* i, const double* o, const double* m, double* ou
 }
 template <typename T>
 void backward_chunk(const T* go, const T* i, const T* o, const T* m, T* gi, T* goff, T* gm,
-                    const Params& p, int64_t b, int64_t e, bool atomic) {
+                    const Params& p, int64_t b, int64_t e, int blocks) {
   if constexpr (std::is_same_v<T, float>)
-    backward_chunk_f32(go, i, o, m, gi, goff, gm, p, b, e, atomic);
+    backward_chunk_f32(go, i, o, m, gi, goff, gm, p, b, e, blocks);
   else
-    backward_chunk_f64(go, i, o, m, gi, goff, gm, p, b, e, atomic);
+    backward_chunk_f64(go, i, o, m, gi, goff, gm, p, b, e, blocks);
 }
 
 template <typename T>
@@ -519,21 +576,33 @@ void forward_impl(const T* input, const T* offset, const T* mask, T* output, con
                    });
 }
 
+// Owner tasks split each image's groups into `blocks` blocks: the fewest that keep every thread
+// busy (task count a multiple of the threads, or plenty of tasks), since a task that runs all
+// groups of a pixel reads whole rows of the image (as the forward does).
+int owner_blocks(const Params& p, int threads) {
+  for (int b = 1; b < p.group; ++b) {
+    const int64_t tasks = p.batch * b;
+    if (tasks % threads == 0 || tasks >= 4 * threads) return b;
+  }
+  return p.group;
+}
+
 template <typename T>
 void backward_impl(const T* grad_out, const T* input, const T* offset, const T* mask,
                    T* grad_input, T* grad_offset, T* grad_mask, const Params& p,
                    BackwardStrategy strategy) {
   const int64_t plane = static_cast<int64_t>(p.height_out) * p.width_out;
-  const int64_t tasks = p.batch * p.group;
+  const int threads = at::get_num_threads();
   if (strategy == BackwardStrategy::kAuto)
     // Atomic adds cost ~7x per element: worth it only when owners would leave most threads idle.
-    strategy = tasks * 4 >= at::get_num_threads() ? BackwardStrategy::kOwner
-                                                  : BackwardStrategy::kAtomic;
+    strategy = p.batch * p.group * 4 >= threads ? BackwardStrategy::kOwner
+                                                : BackwardStrategy::kAtomic;
   if (strategy == BackwardStrategy::kOwner) {
-    // One task per (image, group): it alone writes that slice of grad_input, so no atomics.
-    at::parallel_for(0, tasks, 1, [&](int64_t begin, int64_t end) {
+    // One task per (image, block of groups): it alone writes that slice of grad_input.
+    const int blocks = owner_blocks(p, threads);
+    at::parallel_for(0, p.batch * blocks, 1, [&](int64_t begin, int64_t end) {
       backward_chunk(grad_out, input, offset, mask, grad_input, grad_offset, grad_mask, p, begin,
-                     end, false);
+                     end, blocks);
     });
     return;
   }
@@ -542,7 +611,7 @@ void backward_impl(const T* grad_out, const T* input, const T* offset, const T* 
   at::parallel_for(0, p.batch * plane, std::max<int64_t>(1, kGrainWork / work),
                    [&](int64_t begin, int64_t end) {
                      backward_chunk(grad_out, input, offset, mask, grad_input, grad_offset,
-                                    grad_mask, p, begin, end, true);
+                                    grad_mask, p, begin, end, 0);
                    });
 }
 
