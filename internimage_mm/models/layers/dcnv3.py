@@ -11,6 +11,7 @@ from torch import Tensor, nn
 import ops_dcnv3
 
 from .norm import build_act_layer, build_layout_norm
+from .point_softmax import point_softmax
 
 #: ``core_op`` name -> sampling core (both take the same arguments; see :mod:`ops_dcnv3`).
 CORE_OPS = {
@@ -136,8 +137,8 @@ class DCNv3(nn.Module):
         feat = self.dw_conv(x.permute(0, 3, 1, 2))
         offset = self.offset(feat)
         mask = self.mask(feat).reshape(n, h, w, self.group, -1)
-        # Softmax over the K points of each group; under autocast it runs in float32.
-        mask = F.softmax(mask, dim=-1).reshape(n, h, w, -1).to(x_proj.dtype)
+        # Softmax over the K points of each group, in float32 under autocast.
+        mask = point_softmax(mask).reshape(n, h, w, -1).to(x_proj.dtype)
         out = self._core(x_proj, offset, mask, self.kernel_size, self.kernel_size, 1, 1,
                          self.pad, self.pad, self.dilation, self.dilation, self.group,
                          self.group_channels, self.offset_scale, self.remove_center)
