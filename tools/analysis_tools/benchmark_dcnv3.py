@@ -20,6 +20,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import functools
 import platform
 import statistics
 import time
@@ -125,6 +126,10 @@ def bench_shape(n, h, w, c, g, dtype, device, repeats, skip_reference=False):
     return r
 
 
+def _check(checks: list[str], label: str, value: str, ok: bool) -> None:
+    checks.append(f"{label}: {'met' if ok else 'NOT met'} ({value})")
+
+
 def machine(device: str) -> str:
     if device == 'cuda':
         return (f'{torch.cuda.get_device_name()} (torch {torch.__version__}, '
@@ -194,10 +199,8 @@ def main() -> None:
                       f"{sp_fwd:.1f}x | {sp_fb:.1f}x | {r['dw_fwd']:.2f} | {vs_dw:.1f}x |",
                       flush=True)
         t = TARGETS[device]
-        checks = []
-
-        def check(label, value, ok):
-            checks.append(f"{label}: {'met' if ok else 'NOT met'} ({value})")
+        checks: list[str] = []
+        check = functools.partial(_check, checks)
 
         if 'bwd_ratio' in t:
             check(f"bwd/fwd <= {t['bwd_ratio']:g}x", f"worst {worst['bwd_ratio']:.1f}x",

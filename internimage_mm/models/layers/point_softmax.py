@@ -17,7 +17,7 @@ class _PointSoftmax(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:
-        y = _softmax_inplace((x - x.amax(-1, keepdim=True)))
+        y = _softmax_inplace(x - x.amax(-1, keepdim=True))
         ctx.save_for_backward(y)
         return y
 
