@@ -45,6 +45,8 @@ def shrink_model_cfg(model_cfg: ConfigDict, num_queries: int = 30, num_dn_querie
     backbone = model.backbone
     shrink_backbone(backbone)
     out_indices = backbone.get('out_indices', (0, 1, 2, 3))
+    if backbone.type == 'CBInternImage':  # one neck maps the lead's levels (and the assisting's)
+        out_indices = out_indices[1]
     model.neck.in_channels = [TINY_WIDTHS[i] for i in out_indices]
     if 'num_queries' in model:
         model.num_queries = num_queries

@@ -21,8 +21,18 @@ def test_benchmark_dcnv3_prints_table_and_targets():
     assert 'Targets:' in out
 
 
-def test_benchmark_model_inference_and_train_step():
+def test_benchmark_model_inference_and_train_step(tmp_path):
+    png = tmp_path / 'speed.png'
     out = _run(REPO / 'tools/analysis_tools/benchmark_model.py', TINY, '--shape', '64',
-               '--batch', '2', '--iters', '1', '--train', '--no-compare')
-    rows = [line for line in out.splitlines() if line.startswith('| internimage-tiny')]
-    assert len(rows) == 2 and 'inference' in rows[0] and 'train step' in rows[1]
+               '--batch', '2', '--iters', '1', '--train', '--no-compare', '--modes', 'eager',
+               'bf16', 'onnxruntime', '--profile', '--plot', png)
+    rows = [line.split(' | ')[1] for line in out.splitlines()
+            if line.startswith('| internimage-tiny')]
+    assert rows == ['inference', 'inference, bf16', 'inference, onnxruntime', 'train step',
+                    'train step, bf16']
+    assert '(ONNX: DCNv3 as GridSample)' in out
+    shares = [float(line.split(' | ')[1].rstrip('% |')) for line in out.splitlines()
+              if line.startswith(('| projections', '| depthwise', '| norms', '| DCNv3 core',
+                                  '| MLP', '| rest'))]
+    assert len(shares) == 6 and abs(sum(shares) - 100) < 0.5 and min(shares) >= 0
+    assert png.read_bytes()[:4] == b'\x89PNG'
