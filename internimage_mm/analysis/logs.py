@@ -3,7 +3,8 @@
 mmengine's ``LocalVisBackend`` writes ``<work_dir>/<timestamp>/vis_data/scalars.json`` (and the
 logger ``<timestamp>.json``): one JSON object per line, training lines with ``lr``/``loss*``
 values at ``step`` = iteration, validation lines with metrics (``coco/bbox_mAP``, ``mIoU``,
-``accuracy/top1``, ...) at ``step`` = iteration or epoch.
+``accuracy/top1``, ...) at ``step`` = epoch (0 in iteration-based runs) unless the logger hook
+says otherwise; they are placed at the last training iteration logged before them.
 """
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ class RunLog:
     val: list[dict] = field(default_factory=list)
 
     def keys(self) -> list[str]:
-        return sorted({k for r in self.train + self.val for k in r} - {'step', 'epoch', 'iter'})
+        return sorted({k for r in self.train + self.val for k in r} -
+                      {'step', 'epoch', 'iter', 'logged_step'})
 
     def series(self, key: str) -> tuple[list[float], list[float]]:
         """(steps, values) of ``key`` from the records that have it."""
@@ -47,7 +49,15 @@ def load_json_log(path: str | Path) -> RunLog:
         if 'step' not in record:
             record['step'] = record.get('iter', record.get('epoch', n))
         is_train = 'lr' in record or any(k.startswith('loss') for k in record)
-        (log.train if is_train else log.val).append(record)
+        if is_train:
+            log.train.append(record)
+            continue
+        # mmengine logs validation at step = epoch by default (log_metric_by_epoch), 0 in
+        # iteration-based runs: plot it at the last training iteration before it instead.
+        record['logged_step'] = record['step']
+        if log.train:
+            record['step'] = log.train[-1]['step']
+        log.val.append(record)
     return log
 
 

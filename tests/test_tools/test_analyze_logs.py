@@ -15,8 +15,8 @@ def _write_log(path, losses, maps):
     lines = []
     for i, loss in enumerate(losses, 1):
         lines.append({'lr': 1e-4, 'loss': loss, 'loss_cls': loss / 2, 'step': i * 10})
-        if i % 2 == 0:
-            lines.append({'coco/bbox_mAP': maps[i // 2 - 1], 'step': i * 10})
+        if i % 2 == 0:  # as mmengine logs it in iteration-based runs: step = epoch = 0
+            lines.append({'coco/bbox_mAP': maps[i // 2 - 1], 'step': 0})
     path.write_text('\n'.join(json.dumps(x) for x in lines) + '\n')
     return path
 
