@@ -169,26 +169,24 @@ def profile_parts(config: str, shape: int, batch: int, iters: int) -> dict:
             return PARTS[4]
         return None
 
-    hooked = [(part_of(n, m), m) for n, m in model.named_modules()]
-    for part, module in hooked:
+    dcn_names = [n for n, m in model.named_modules() if isinstance(m, DCNv3)]
+    for name, module in model.named_modules():
+        part = part_of(name, module)
         if part is None:
             continue
+        # a projection, conv or norm inside DCNv3 counts for its part, not for the DCNv3 rest
+        in_dcn = part != PARTS[3] and any(name.startswith(f'{d}.') for d in dcn_names)
 
         def pre(mod, args):
             starts[id(mod)] = time.perf_counter()
 
-        def post(mod, args, out, _part=part):
+        def post(mod, args, out, _part=part, _in_dcn=in_dcn):
             elapsed = time.perf_counter() - starts.pop(id(mod))
             spent[_part] += elapsed
-            if _part in (PARTS[0], PARTS[1], PARTS[2]) and '_in_dcn' in mod.__dict__:
-                spent[PARTS[3]] -= elapsed  # counted in its own part, not in the DCNv3 rest
+            if _in_dcn:
+                spent[PARTS[3]] -= elapsed
         module.register_forward_pre_hook(pre)
         module.register_forward_hook(post)
-    for module in model.modules():  # the children of DCNv3 modules (their time is theirs)
-        if isinstance(module, DCNv3):
-            for child in module.modules():
-                if child is not module:
-                    child.__dict__['_in_dcn'] = True
     x = torch.randn(batch, 3, shape, shape)
     with torch.no_grad():
         model(x, mode='tensor')

@@ -17,7 +17,7 @@ class _PointSoftmax(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:
-        y = _softmax_inplace(x - x.amax(-1, keepdim=True))
+        y = _softmax(x)
         ctx.save_for_backward(y)
         return y
 
@@ -28,8 +28,9 @@ class _PointSoftmax(torch.autograd.Function):
         return gy.sub_(y * gy.sum(-1, keepdim=True))
 
 
-def _softmax_inplace(shifted: Tensor) -> Tensor:
-    e = shifted.exp_()
+def _softmax(x: Tensor) -> Tensor:
+    # in place on the shifted copy: x itself is left as it is
+    e = (x - x.amax(-1, keepdim=True)).exp_()
     return e.div_(e.sum(-1, keepdim=True))
 
 
@@ -48,4 +49,4 @@ def point_softmax(x: Tensor) -> Tensor:
         return F.softmax(x, dim=-1)
     if torch.is_grad_enabled() and x.requires_grad:
         return _PointSoftmax.apply(x)
-    return _softmax_inplace(x - x.amax(-1, keepdim=True))
+    return _softmax(x)
