@@ -647,9 +647,10 @@ std::vector<at::Tensor> cpu_backward(const at::Tensor& grad_output, const at::Te
   auto off = offset.contiguous();
   auto msk = mask.contiguous();
   check_image_size(p);
-  auto grad_input = at::zeros_like(in);
-  auto grad_offset = at::zeros_like(off);
-  auto grad_mask = at::zeros_like(msk);
+  auto grad_input = at::zeros_like(in);  // scattered into
+  // Written once per entry (point_gradients covers outside points too): no zero fill.
+  auto grad_offset = at::empty_like(off);
+  auto grad_mask = at::empty_like(msk);
   if (go.numel() == 0) return {grad_input, grad_offset, grad_mask};
   AT_DISPATCH_FLOATING_TYPES(in.scalar_type(), "dcnv3_cpu_backward", [&] {
     backward_impl<scalar_t>(go.const_data_ptr<scalar_t>(), in.const_data_ptr<scalar_t>(),
