@@ -22,6 +22,7 @@ from mmengine.registry import MODELS
 from torch import Tensor, nn
 
 from ..layers.dcnv3 import CORE_OPS, DCNv3
+from ..layers.fused_linear import linear_act, linear_add
 from ..layers.norm import build_act_layer, build_layout_norm
 from .checkpoint import load_backbone_checkpoint
 
@@ -103,8 +104,15 @@ class MLPLayer(nn.Module):
         self.fc2 = nn.Linear(hidden_channels, channels)
         self.drop = nn.Dropout(drop)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+    def forward(self, x: Tensor, residual: Tensor | None = None) -> Tensor:
+        """``drop(fc2(drop(act(fc1(x)))))``, plus ``residual`` when given (the block's skip
+        connection: on CPU inference it is added inside fc2's kernel)."""
+        x = self.drop(linear_act(x, self.fc1, self.act))
+        if residual is None:
+            return self.drop(self.fc2(x))
+        if self.training and self.drop.p > 0:
+            return residual + self.drop(self.fc2(x))
+        return linear_add(x, self.fc2, residual)
 
 
 class InternImageLayer(nn.Module):
@@ -164,6 +172,9 @@ class InternImageLayer(nn.Module):
         if self.res_post_norm:
             x = x + dp(self.res_post_norm1(self.dcn(self.norm1(x))))
             return x + dp(self.res_post_norm2(self.mlp(self.norm2(x))))
+        if not self.training or isinstance(dp, nn.Identity):  # no drop path: fuse the skips
+            x = self.dcn(self.norm1(x), residual=x)
+            return self.mlp(self.norm2(x), residual=x)
         x = x + dp(self.dcn(self.norm1(x)))
         return x + dp(self.mlp(self.norm2(x)))
 

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 import ops_dcnv3
 
+from .fused_linear import linear_act, linear_add
 from .norm import build_act_layer, build_layout_norm
 from .point_softmax import point_softmax
 
@@ -128,15 +129,16 @@ class DCNv3(nn.Module):
             nn.init.xavier_uniform_(layer.weight)
             nn.init.zeros_(layer.bias)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``x``: [N, H, W, C] -> [N, H, W, C]."""
+    def forward(self, x: Tensor, residual: Tensor | None = None) -> Tensor:
+        """``x``: [N, H, W, C] -> [N, H, W, C], plus ``residual`` when given (a skip
+        connection: on CPU inference it is added inside output_proj's kernel)."""
         n, h, w, _ = x.shape
-        x_proj = self.input_proj(x)
+        x_proj = linear_act(x, self.input_proj)
         # Offsets, masks and the centre gate come from the depthwise features of the *input*
         # (not of the projection), as in the official module.
         feat = self.dw_conv(x.permute(0, 3, 1, 2))
-        offset = self.offset(feat)
-        mask = self.mask(feat).reshape(n, h, w, self.group, -1)
+        offset = linear_act(feat, self.offset)
+        mask = linear_act(feat, self.mask).reshape(n, h, w, self.group, -1)
         # Softmax over the K points of each group, in float32 under autocast.
         mask = point_softmax(mask).reshape(n, h, w, -1).to(x_proj.dtype)
         out = self._core(x_proj, offset, mask, self.kernel_size, self.kernel_size, 1, 1,
@@ -147,7 +149,9 @@ class DCNv3(nn.Module):
                                            self.center_feature_scale_proj_bias))
             scale = scale.repeat_interleave(self.group_channels, dim=-1)  # [N, H, W, C]
             out = out * (1 - scale) + x_proj * scale
-        return self.output_proj(out)
+        if residual is None:
+            return linear_act(out, self.output_proj)
+        return linear_add(out, self.output_proj, residual)
 
     def extra_repr(self) -> str:
         return (f'channels={self.channels}, kernel_size={self.kernel_size}, '

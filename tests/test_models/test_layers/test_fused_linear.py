@@ -1,0 +1,148 @@
+"""fused_linear: oneDNN's fused linear+activation / linear+residual on CPU inference, equal to the
+plain ops within float32 rounding; autograd, small outputs, other dtypes and exporters take the
+plain ops; a block and the whole backbone give the same output either way."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from internimage_mm.models.backbones.intern_image import InternImageLayer, MLPLayer
+from internimage_mm.models.layers import fused_linear as fl
+
+pytestmark = pytest.mark.skipif(not fl.fused_available(),
+                                reason='this PyTorch build has no oneDNN fused linear')
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Counts the fused kernel calls, and makes every output size eligible."""
+    counter = {'fused': 0}
+    ops = fl._ops
+
+    class Spy:
+        def __call__(self, *args):
+            counter['fused'] += 1
+            return ops(*args)
+
+        def binary(self, *args):
+            counter['fused'] += 1
+            return ops.binary(*args)
+
+    monkeypatch.setattr(fl, '_ops', Spy())
+    monkeypatch.setattr(fl, 'MIN_FUSED_NUMEL', 1)
+    monkeypatch.setattr(fl, 'MIN_FUSED_ROWS', 1)
+    return counter
+
+
+@pytest.mark.parametrize('act', [None, nn.GELU(), nn.GELU(approximate='tanh'), nn.ReLU()])
+def test_linear_act_equals_the_plain_ops(calls, act):
+    torch.manual_seed(0)
+    linear = nn.Linear(24, 40)
+    x = torch.randn(2, 5, 7, 24)
+    ref = linear(x) if act is None else act(linear(x))
+    with torch.no_grad():
+        out = fl.linear_act(x, linear, act)
+    assert calls['fused'] == 1
+    assert out.shape == ref.shape
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_linear_add_equals_the_plain_ops(calls):
+    torch.manual_seed(0)
+    linear = nn.Linear(40, 24)
+    x, r = torch.randn(3, 6, 40), torch.randn(3, 6, 24)
+    with torch.no_grad():
+        out = fl.linear_add(x, linear, r)
+        out_t = fl.linear_add(x.transpose(0, 1), linear, r.transpose(0, 1))  # strided views
+    assert calls['fused'] == 2
+    torch.testing.assert_close(out, r + linear(x), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out_t, (r + linear(x)).transpose(0, 1), rtol=1e-5, atol=1e-5)
+
+
+def test_autograd_other_dtypes_activations_and_shapes_take_the_plain_ops(calls):
+    linear = nn.Linear(8, 16)
+    x = torch.randn(4, 8)
+    y = fl.linear_act(x, linear, nn.GELU())  # grad enabled, weight requires grad
+    assert y.grad_fn is not None
+    with torch.no_grad():
+        fl.linear_act(x.double(), linear.double(), nn.GELU())
+        fl.linear_act(x, linear.float(), nn.SiLU())  # no oneDNN epilogue wired for it
+        fl.linear_add(torch.randn(4, 16), nn.Linear(16, 8), torch.randn(1, 8))  # broadcast
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            assert fl.linear_act(x, linear, nn.GELU()).dtype == torch.bfloat16
+    assert calls['fused'] == 0
+
+
+def test_small_outputs_take_the_plain_ops(calls, monkeypatch):
+    monkeypatch.setattr(fl, 'MIN_FUSED_ROWS', 4096)
+    monkeypatch.setattr(fl, 'MIN_FUSED_NUMEL', 1 << 20)
+    with torch.no_grad():
+        fl.linear_act(torch.randn(4095, 512), nn.Linear(512, 512))  # too few rows
+        fl.linear_act(torch.randn(8192, 64), nn.Linear(64, 64))  # output cache-resident
+        assert calls['fused'] == 0
+        fl.linear_act(torch.randn(8192, 64), nn.Linear(64, 128))
+    assert calls['fused'] == 1
+
+
+class _MLPWithSkip(nn.Module):
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mlp = MLPLayer(8, 32)
+
+    def forward(self, x, r):
+        return self.mlp(x, residual=r)
+
+
+def test_tracing_sees_the_plain_ops(calls):
+    model = _MLPWithSkip().eval()
+    with torch.no_grad():
+        traced = torch.jit.trace(model, (torch.randn(2, 3, 8), torch.randn(2, 3, 8)),
+                                 check_trace=False)
+    assert calls['fused'] == 0
+    assert 'mkldnn' not in str(traced.graph)
+
+
+def test_a_failing_kernel_falls_back_to_the_plain_ops_for_good(monkeypatch):
+    def broken(*args):
+        raise RuntimeError('changed signature')
+
+    monkeypatch.setattr(fl, '_ops', broken)
+    monkeypatch.setattr(fl, '_enabled', True)
+    monkeypatch.setattr(fl, 'MIN_FUSED_NUMEL', 1)
+    monkeypatch.setattr(fl, 'MIN_FUSED_ROWS', 1)
+    linear = nn.Linear(4, 4)
+    x = torch.randn(3, 4)
+    with torch.no_grad(), pytest.warns(RuntimeWarning, match='fused linear failed'):
+        out = fl.linear_act(x, linear, nn.GELU())
+    torch.testing.assert_close(out, nn.GELU()(linear(x)))
+    assert not fl.fused_available()
+
+
+@pytest.mark.parametrize('drop_path', [0.0, 0.3])
+def test_block_output_is_unchanged_by_the_fused_skips(calls, monkeypatch, drop_path):
+    torch.manual_seed(0)
+    block = InternImageLayer('DCNv3', channels=16, groups=2, drop_path=drop_path)
+    for p in block.parameters():
+        p.data.normal_(0, 0.2)  # off the zero init of offsets/masks
+    block.eval()
+    x = torch.randn(2, 9, 11, 16)
+    with torch.no_grad():
+        fused = block(x)
+        assert calls['fused'] == 6  # fc1, fc2+skip, input/offset/mask/output_proj+skip
+        monkeypatch.setattr(fl, '_enabled', False)
+        plain = block(x)
+    torch.testing.assert_close(fused, plain, rtol=1e-5, atol=1e-5)
+
+
+def test_training_keeps_the_drop_path_and_autograd():
+    torch.manual_seed(0)
+    block = InternImageLayer('DCNv3', channels=16, groups=2, drop_path=0.5).train()
+    x = torch.randn(4, 5, 5, 16, requires_grad=True)
+    block(x).sum().backward()
+    assert x.grad is not None and block.mlp.fc1.weight.grad is not None
+    torch.manual_seed(1)
+    with torch.no_grad():
+        outs = {tuple(block(x).flatten(1).sum(1).tolist()) for _ in range(6)}
+    assert len(outs) > 1  # random per call: the drop path is active in training
