@@ -1,5 +1,5 @@
 """Benchmark the DCNv3 operator against the official pure-PyTorch core, our pure-PyTorch path
-and a 3x3 depthwise conv, side by side in one run.
+and a 3x3 depthwise conv, side by side in one run (interleaved: each round calls every path once).
 
 For each shape it times the forward, the backward alone and forward+backward of: the compiled
 op (``ops_dcnv3.dcnv3``), the official core's algorithm (``dcnv3_official_pytorch``: our
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from internimage_mm.analysis.machine import describe_machine
 from ops_dcnv3 import dcnv3, dcnv3_official_pytorch, dcnv3_pytorch, extension_available
 
 # InternImage-T stages at 224 (batch 4) and InternImage-H stage 1 at 640 (batch 1).
@@ -44,19 +44,29 @@ TARGETS = {'cpu': dict(fwd=10.0, fwdbwd=5.0, dw=8.0, bwd_ratio=3.0), 'cuda': dic
 OFFICIAL_TARGETS = {'T stage1': 12.0, 'H stage1': 8.0}
 
 
-def _timer(fn: Callable[[], object], device: str, repeats: int, warmup: int = 3) -> float:
-    """Median wall time of ``fn`` in milliseconds."""
+def _timed(fns: dict[str, Callable[[], object]], device: str, repeats: int,
+           slow: frozenset[str] = frozenset(), warmup: int = 2) -> dict[str, float]:
+    """Median wall time in milliseconds of each of ``fns``, timed in rounds of one call each.
+
+    Interleaving makes every ratio compare calls made at the same moment: on a shared machine
+    the speed drifts by tens of percent within a minute. The ``slow`` ones run every other
+    round.
+    """
     sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
-    for _ in range(warmup):
-        fn()
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
     sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for i in range(repeats):
+        for key, fn in fns.items():
+            if key in slow and i % 2:
+                continue
+            start = time.perf_counter()
+            fn()
+            sync()
+            times[key].append((time.perf_counter() - start) * 1e3)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def _inputs(n, h, w, c, g, dtype, device):
@@ -112,35 +122,19 @@ def bench_shape(n, h, w, c, g, dtype, device, repeats, skip_reference=False):
         out = F.conv2d(xd, wd, padding=1, groups=c)
         out.backward(torch.ones_like(out))
 
-    r = dict(op_fwd=_timer(fwd(dcnv3), device, repeats),
-             op_bwd=_timer(bwd(dcnv3), device, repeats),
-             op_fwdbwd=_timer(fwdbwd(dcnv3), device, repeats),
-             dw_fwd=_timer(dw_fwd, device, repeats),
-             dw_fwdbwd=_timer(dw_fwdbwd, device, repeats))
+    fns = dict(op_fwd=fwd(dcnv3), op_bwd=bwd(dcnv3), op_fwdbwd=fwdbwd(dcnv3), dw_fwd=dw_fwd,
+               dw_fwdbwd=dw_fwdbwd)
     if not skip_reference:
-        slow = max(1, repeats // 2)
-        r['official_fwd'] = _timer(fwd(dcnv3_official_pytorch), device, slow)
-        r['official_fwdbwd'] = _timer(fwdbwd(dcnv3_official_pytorch), device, slow)
-        r['ref_fwd'] = _timer(fwd(dcnv3_pytorch), device, slow)
-        r['ref_fwdbwd'] = _timer(fwdbwd(dcnv3_pytorch), device, slow)
+        fns.update(official_fwd=fwd(dcnv3_official_pytorch),
+                   official_fwdbwd=fwdbwd(dcnv3_official_pytorch),
+                   ref_fwd=fwd(dcnv3_pytorch), ref_fwdbwd=fwdbwd(dcnv3_pytorch))
+    r = _timed(fns, device, repeats,
+               slow=frozenset(k for k in fns if k.startswith(('official', 'ref'))))
     return r
 
 
 def _check(checks: list[str], label: str, value: str, ok: bool) -> None:
     checks.append(f"{label}: {'met' if ok else 'NOT met'} ({value})")
-
-
-def machine(device: str) -> str:
-    if device == 'cuda':
-        return (f'{torch.cuda.get_device_name()} (torch {torch.__version__}, '
-                f'CUDA {torch.version.cuda})')
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            cpu = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
-    except (OSError, StopIteration):
-        pass
-    return f'{cpu}, {torch.get_num_threads()} threads (torch {torch.__version__})'
 
 
 def main() -> None:
@@ -169,7 +163,7 @@ def main() -> None:
     for device in devices:
         dtypes = args.dtypes or (['float32'] if device == 'cpu' else
                                  ['float32', 'float16', 'bfloat16'])
-        print(f'\n### DCNv3 on {device}: {machine(device)}\n')
+        print(f'\n### DCNv3 on {device}: {describe_machine(device)}\n')
         print('| shape | N,H,W,C,G | dtype | op fwd ms | op bwd ms | bwd/fwd | op f+b ms '
               '| official f+b ms | official/op f+b | official/op fwd | ref/op fwd | ref/op f+b '
               '| dw fwd ms | op/dw fwd |')

@@ -2,25 +2,30 @@
 
     python tools/analysis_tools/benchmark_model.py [CONFIG] [--shape 224] [--batch 8]
         [--iters 10] [--train] [--device cpu|cuda] [--no-compare]
-        [--modes eager compile bf16 onnxruntime] [--profile] [--plot FILE.png]
+        [--modes eager compile bf16 onnxruntime] [--profile] [--rounds 3] [--plot FILE.png]
 
 Measures images/s and peak memory of inference (and, with --train, of a training step:
 forward, loss, backward, optimizer step) for
   * CONFIG (default: InternImage-T,
     configs/classification/internimage-t_32xb128_in1k-224px.py) with the
     compiled DCNv3 op (core_op 'DCNv3'),
-  * the same model on the pure-PyTorch path ('DCNv3_pytorch'),
+  * the same model on the pure-PyTorch path ('DCNv3_pytorch'; eager mode only),
   * mmpretrain's ConvNeXt-T and Swin-T (their own configs),
-each in a fresh process (peak memory: the resident-set growth on CPU, max_memory_allocated on
-GPU), in each of the ``--modes``:
+in each of the ``--modes``. Peak memory comes from a run of each model in a fresh process (the
+resident-set growth on CPU, max_memory_allocated on GPU). The speeds come from one process
+where the models take turns, one step each for ``--iters`` rounds: the table shows the median
+images/s, and each ratio is the median of the per-round ratios with its quartiles, so that the
+drift of a shared machine's speed does not tilt the comparison.
+Modes:
   eager        plain PyTorch (default);
   compile      ``torch.compile(model)`` (compilation excluded from the timing);
   bf16         ``torch.autocast(device, dtype=torch.bfloat16)``;
   onnxruntime  inference only: the classifier exported to ONNX (standard operators; DCNv3 as
                GridSample) and run by onnxruntime with the same number of threads.
 --profile prints where InternImage's inference time goes (share per block part: projections,
-depthwise conv, norms, DCNv3 core + softmax, MLP, the rest). --plot writes a bar chart of
-images/s per model and mode.
+depthwise conv, norms, DCNv3 core + softmax, MLP, the rest), with the plain PyTorch ops our
+faster paths replace (F.softmax, separate linear/activation/skip) and as shipped, --rounds runs
+of each. --plot writes a bar chart of images/s per model and mode.
 Targets on CPU (eager): InternImage-T >= 1.0x ConvNeXt-T for inference and the training step.
 """
 from __future__ import annotations
@@ -29,11 +34,12 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,9 +55,10 @@ def _rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
 
 
-def measure(config: str, core_op: str | None, shape: int, batch: int, iters: int, train: bool,
-            device: str, mode: str = 'eager') -> dict:
-    """Runs in the worker process: build the classifier, time it, report peak memory."""
+def _build_step(config: str, core_op: str | None, shape: int, batch: int, train: bool,
+                device: str, mode: str) -> tuple[Callable[[], None], int]:
+    """Build the classifier; return one inference or training step on a fixed batch (warmed
+    up: compiled under 'compile') and the parameter count."""
     import torch
     from mmengine.config import Config
 
@@ -71,14 +78,14 @@ def measure(config: str, core_op: str | None, shape: int, batch: int, iters: int
                 contextlib.nullcontext())
     net = torch.compile(model) if mode == 'compile' else model
     if mode == 'onnxruntime':
-        step = _onnxruntime_step(model, x)
+        run = _onnxruntime_step(model, x)
     elif train:
         from mmpretrain.structures import DataSample
         model.train()
         samples = [DataSample().set_gt_label(i % 10) for i in range(batch)]
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
-        def step():
+        def run():
             opt.zero_grad(set_to_none=True)
             with autocast:
                 losses = net(x, samples, mode='loss')
@@ -87,13 +94,24 @@ def measure(config: str, core_op: str | None, shape: int, batch: int, iters: int
     else:
         model.eval()
 
-        def step():
+        def run():
             with torch.no_grad(), autocast:
                 net(x, mode='tensor')
+
+    def step():
+        run()
+        sync()
     step()  # warm-up (also allocates the steady-state buffers; compiles under 'compile')
     if mode == 'compile':
         step()
-    sync()
+    return step, params
+
+
+def measure(config: str, core_op: str | None, shape: int, batch: int, iters: int, train: bool,
+            device: str, mode: str = 'eager') -> dict:
+    """Runs in a worker process of its own: one model's speed and peak memory."""
+    import torch
+    step, params = _build_step(config, core_op, shape, batch, train, device, mode)
     if device == 'cuda':
         torch.cuda.reset_peak_memory_stats()
     base = torch.cuda.memory_allocated() if device == 'cuda' else _rss_bytes()
@@ -101,16 +119,30 @@ def measure(config: str, core_op: str | None, shape: int, batch: int, iters: int
     for _ in range(iters):
         start = time.perf_counter()
         step()
-        sync()
         times.append(time.perf_counter() - start)
     if device == 'cuda':
         peak = torch.cuda.max_memory_allocated() - base
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
-    times.sort()
-    median = times[len(times) // 2]
+    median = statistics.median(times)
     return dict(images_per_s=batch / median, ms_per_batch=median * 1e3,
                 peak_mb=max(peak, 0) / 2**20, params_m=params / 1e6)
+
+
+def measure_interleaved(models: list[dict], shape: int, batch: int, iters: int, train: bool,
+                        device: str, mode: str) -> dict[str, list[float]]:
+    """Runs in one worker process: every model's step time (s) in ``iters`` rounds of one step
+    each, so that the ratios compare steps taken at the same moment (a shared machine's speed
+    drifts by tens of percent within a minute)."""
+    steps = {m['name']: _build_step(m['config'], m['core_op'], shape, batch, train, device,
+                                    mode)[0] for m in models}
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(iters):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - start)
+    return times
 
 
 def _onnxruntime_step(model, x):
@@ -141,25 +173,48 @@ PARTS = ('projections (DCNv3 input/output/offset/mask)', 'depthwise conv (offset
          'norms', 'DCNv3 core + softmax + glue', 'MLP', 'rest (stem, downsampling, head)')
 
 
-def profile_parts(config: str, shape: int, batch: int, iters: int) -> dict:
-    """Share of InternImage's eager inference time per block part (forward hooks, CPU)."""
+def profile_parts(config: str, shape: int, batch: int, iters: int, plain: bool = False) -> dict:
+    """Share of InternImage's eager inference time per block part (forward hooks, CPU).
+
+    ``plain``: with the plain PyTorch ops our faster paths replace (``F.softmax`` for the mask
+    softmax, separate linear, activation and skip additions), for a before/after table.
+    """
     import torch
+    import torch.nn.functional as F
     from mmengine.config import Config
     from torch import nn
 
     from internimage_mm.apis import build_model
+    from internimage_mm.models.layers import dcnv3 as dcnv3_module
+    from internimage_mm.models.layers import fused_linear
     from internimage_mm.models.layers.dcnv3 import DCNv3
 
+    if plain:
+        fused_linear._enabled = False
+        dcnv3_module.point_softmax = lambda x: F.softmax(x.float(), dim=-1)
     model = build_model(Config.fromfile(config), pretrained=False, device='cpu').eval()
     spent = dict.fromkeys(PARTS, 0.0)
     starts: dict[int, float] = {}
+
+    def timed(fn):
+        # DCNv3's projections run through fused_linear (no module call when fused): time them
+        # there, and take them off the DCNv3 part that includes them
+        def run(*args):
+            start = time.perf_counter()
+            out = fn(*args)
+            elapsed = time.perf_counter() - start
+            spent[PARTS[0]] += elapsed
+            spent[PARTS[3]] -= elapsed
+            return out
+        return run
+
+    dcnv3_module.linear_act = timed(fused_linear.linear_act)
+    dcnv3_module.linear_add = timed(fused_linear.linear_add)
 
     def part_of(name: str, module: nn.Module) -> str | None:
         leaf = name.rsplit('.', 1)[-1]
         if isinstance(module, DCNv3):
             return PARTS[3]  # minus its children, below
-        if '.dcn.' in f'.{name}.' and leaf in ('input_proj', 'output_proj', 'offset', 'mask'):
-            return PARTS[0]
         if name.endswith('dw_conv.0'):
             return PARTS[1]
         if isinstance(module, (nn.LayerNorm, nn.BatchNorm2d, nn.GroupNorm)) or \
@@ -174,7 +229,7 @@ def profile_parts(config: str, shape: int, batch: int, iters: int) -> dict:
         part = part_of(name, module)
         if part is None:
             continue
-        # a projection, conv or norm inside DCNv3 counts for its part, not for the DCNv3 rest
+        # a conv or norm inside DCNv3 counts for its part, not for the DCNv3 rest
         in_dcn = part != PARTS[3] and any(name.startswith(f'{d}.') for d in dcn_names)
 
         def pre(mod, args):
@@ -206,6 +261,54 @@ def _worker(spec: dict) -> dict:
     if proc.returncode != 0:
         raise SystemExit(f'benchmark of {spec["name"]} failed:\n{proc.stderr[-3000:]}')
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _sweep(models: list, name: str, mode: str, task: str, args: argparse.Namespace) -> dict:
+    """Every model in ``mode``: its peak memory in a process of its own, the speeds in one
+    process where the models take turns step by step."""
+    specs = []
+    for model_name, config, core_op in models:
+        if mode == 'onnxruntime' and core_op == 'DCNv3':
+            core_op = 'DCNv3_pytorch'  # the exported graph is the pure-PyTorch one
+            model_name = f'{name} (ONNX: DCNv3 as GridSample)'
+        elif mode != 'eager' and core_op == 'DCNv3_pytorch':
+            continue  # the pure-PyTorch path is the eager baseline only
+        config = str(config)
+        if config.startswith('mmpretrain::'):  # mmpretrain's own config files
+            import mmpretrain
+            config = str(Path(mmpretrain.__file__).parent / '.mim' / 'configs' /
+                         config.split('::', 1)[1])
+        specs.append(dict(name=model_name, config=config, core_op=core_op))
+    common = dict(shape=args.shape, batch=args.batch, train=task == 'train step',
+                  device=args.device, mode=mode)
+    alone = {s['name']: _worker(dict(s, iters=1, **common)) for s in specs}
+    times = _worker(dict(common, name=f'{mode} {task}', interleaved=specs, iters=args.iters))
+    return summarise(alone, times, args.batch)
+
+
+def summarise(alone: dict[str, dict], times: dict[str, list[float]], batch: int) -> dict:
+    """Rows of the table: median speed of the interleaved steps; each ratio to the pure-PyTorch
+    path and to ConvNeXt-T is the median of the per-round ratios, with their quartiles; params
+    and peak memory from the run alone."""
+    def quartiles(values: list[float]) -> tuple[float, float, float]:
+        if len(values) < 2:
+            return values[0], values[0], values[0]
+        q1, q2, q3 = statistics.quantiles(values, n=4, method='inclusive')
+        return q1, q2, q3
+
+    refs = dict(vs_pure=next((k for k in times if 'pure-PyTorch' in k), None),
+                vs_convnext='ConvNeXt-T' if 'ConvNeXt-T' in times else None)
+    out = {}
+    for model_name, ts in times.items():
+        median = statistics.median(ts)
+        row = dict(params_m=alone[model_name]['params_m'], peak_mb=alone[model_name]['peak_mb'],
+                   images_per_s=batch / median, ms_per_batch=median * 1e3)
+        for key, ref in refs.items():
+            if ref is not None:  # a ratio of images/s: the reference's time over ours
+                lo, mid, hi = quartiles([r / t for r, t in zip(times[ref], ts)])
+                row.update({key: mid, f'{key}_q1': lo, f'{key}_q3': hi})
+        out[model_name] = row
+    return out
 
 
 def _plot(results: list[tuple[str, str, float]], out: str, title: str) -> None:
@@ -248,6 +351,8 @@ def main() -> None:
     parser.add_argument('--references', nargs='+', default=list(REFERENCES),
                         choices=list(REFERENCES), help='reference models to compare with')
     parser.add_argument('--modes', nargs='+', default=['eager'], choices=MODES)
+    parser.add_argument('--rounds', type=int, default=3,
+                        help='--profile: runs of each variant, alternating (medians shown)')
     parser.add_argument('--profile', action='store_true',
                         help="print the share of CONFIG's inference time per block part")
     parser.add_argument('--plot', default=None, help='write a PNG bar chart of images/s here')
@@ -257,7 +362,12 @@ def main() -> None:
         spec = json.loads(args.worker)
         if spec.get('profile'):
             print(json.dumps(profile_parts(spec['config'], spec['shape'], spec['batch'],
-                                           spec['iters'])))
+                                           spec['iters'], spec['plain'])))
+            return
+        if spec.get('interleaved'):
+            print(json.dumps(measure_interleaved(
+                spec['interleaved'], spec['shape'], spec['batch'], spec['iters'], spec['train'],
+                spec['device'], spec['mode'])))
             return
         print(json.dumps(measure(spec['config'], spec['core_op'], spec['shape'], spec['batch'],
                                  spec['iters'], spec['train'], spec['device'], spec['mode'])))
@@ -266,6 +376,8 @@ def main() -> None:
         raise SystemExit(f'config {args.config} does not exist')
 
     import torch
+
+    from internimage_mm.analysis.machine import describe_machine
     if args.device == 'cuda' and not torch.cuda.is_available():
         raise SystemExit('--device cuda: no CUDA device available')
     name = Path(args.config).stem
@@ -274,13 +386,7 @@ def main() -> None:
         models.append((f'{name} (pure-PyTorch DCNv3)', args.config, 'DCNv3_pytorch'))
         models += [(k, v, None) for k, v in REFERENCES.items() if k in args.references]
     tasks = ['inference'] + (['train step'] if args.train else [])
-    if args.device == 'cuda':
-        machine = torch.cuda.get_device_name()
-    else:
-        machine = next((line.split(':', 1)[1].strip() for line in open('/proc/cpuinfo')
-                        if line.startswith('model name')), platform.machine())
-        machine += f', {torch.get_num_threads()} threads'
-    header = (f'{args.device}: {machine} (torch {torch.__version__}); batch {args.batch}, '
+    header = (f'{args.device}: {describe_machine(args.device)}; batch {args.batch}, '
               f'{args.shape}x{args.shape}')
     print(f'\n### Model benchmark on {header}\n')
     print('| model | mode | params | images/s | ms/batch | peak MB | vs pure-PyTorch '
@@ -292,39 +398,39 @@ def main() -> None:
             if mode == 'onnxruntime' and (task != 'inference' or args.device != 'cpu'):
                 continue
             label = task if mode == 'eager' else f'{task}, {mode}'
-            results = {}
-            for model_name, config, core_op in models:
-                if mode == 'onnxruntime' and core_op == 'DCNv3':
-                    core_op = 'DCNv3_pytorch'  # the exported graph is the pure-PyTorch one
-                    model_name = f'{name} (ONNX: DCNv3 as GridSample)'
-                elif mode == 'onnxruntime' and core_op == 'DCNv3_pytorch':
-                    continue
-                config = str(config)
-                if config.startswith('mmpretrain::'):  # mmpretrain's own config files
-                    import mmpretrain
-                    config = str(Path(mmpretrain.__file__).parent / '.mim' / 'configs' /
-                                 config.split('::', 1)[1])
-                results[model_name] = _worker(dict(
-                    name=model_name, config=config, core_op=core_op, shape=args.shape,
-                    batch=args.batch, iters=args.iters, train=task == 'train step',
-                    device=args.device, mode=mode))
+            results = _sweep(models, name, mode, task, args)
             pure = results.get(f'{name} (pure-PyTorch DCNv3)')
             convnext = results.get('ConvNeXt-T')
             for model_name, r in results.items():
-                vs_pure = f"{r['images_per_s'] / pure['images_per_s']:.1f}x" if pure else '-'
-                vs_cnx = (f"{r['images_per_s'] / convnext['images_per_s']:.2f}x"
-                          if convnext else '-')
+                vs_pure = f"{r['vs_pure']:.1f}x" if pure else '-'
+                vs_cnx = f"{r['vs_convnext']:.2f}x" if convnext else '-'
+                if convnext and args.iters > 2:
+                    vs_cnx += f" ({r['vs_convnext_q1']:.2f}-{r['vs_convnext_q3']:.2f})"
                 print(f"| {model_name} | {label} | {r['params_m']:.1f}M | "
                       f"{r['images_per_s']:.1f} | {r['ms_per_batch']:.0f} | "
                       f"{r['peak_mb']:.0f} | {vs_pure} | {vs_cnx} |", flush=True)
                 plotted.append((model_name, label, r['images_per_s']))
     if args.profile:
-        shares = _worker(dict(name='profile', profile=True, config=args.config,
-                              shape=args.shape, batch=args.batch, iters=args.iters))
-        print(f"\n{name}, eager inference, {shares['total_ms']:.0f} ms per batch "
-              '(forward hooks):\n\n| block part | share of time |\n|---|---|')
-        for part in PARTS:
-            print(f'| {part} | {100 * shares[part]:.1f}% |')
+        # before/after: the plain PyTorch ops, then ours, alternately (the median per part)
+        runs: dict[bool, list[dict]] = {True: [], False: []}
+        for _ in range(args.rounds):
+            for plain in runs:
+                runs[plain].append(_worker(dict(
+                    name='profile', profile=True, config=args.config, shape=args.shape,
+                    batch=args.batch, iters=args.iters, plain=plain)))
+        ms = {k: statistics.median(r['total_ms'] for r in v) for k, v in runs.items()}
+        print(f'\n{name}, eager inference per block part (forward hooks; median of '
+              f'{args.rounds} rounds):\n\n| block part | plain PyTorch ops: share, ms '
+              '| as shipped: share, ms |\n|---|---|---|')
+        for part in (*PARTS, 'total_ms'):
+            cells = []
+            for plain in runs:
+                t = statistics.median(r[part] * (1 if part == 'total_ms' else r['total_ms'])
+                                      for r in runs[plain])
+                cells.append(f'{t:.0f} ms' if part == 'total_ms'
+                             else f'{100 * t / ms[plain]:.1f}%, {t:.0f} ms')
+            print(f"| {'total per batch' if part == 'total_ms' else part} | "
+                  f'{cells[0]} | {cells[1]} |')
     if args.plot:
         _plot(plotted, args.plot, header)
         print(f'\nwrote {args.plot}')

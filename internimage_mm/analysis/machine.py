@@ -1,0 +1,21 @@
+"""The machine a benchmark ran on, as one line for its report."""
+from __future__ import annotations
+
+import platform
+
+import torch
+
+
+def describe_machine(device: str = 'cpu') -> str:
+    """``'<CPU model>, <n> threads (torch <v>)'`` or ``'<GPU name> (torch <v>, CUDA <v>)'``."""
+    if device == 'cuda':
+        return (f'{torch.cuda.get_device_name()} (torch {torch.__version__}, '
+                f'CUDA {torch.version.cuda})')
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo') as f:
+            cpu = next(line.split(':', 1)[1].strip() for line in f
+                       if line.startswith('model name'))
+    except (OSError, StopIteration):  # not Linux, or no model name there
+        pass
+    return f'{cpu}, {torch.get_num_threads()} threads (torch {torch.__version__})'
