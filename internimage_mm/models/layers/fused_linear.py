@@ -10,9 +10,10 @@ while the output tile is in registers: ~2.7x faster for fc1+GELU at InternImage-
 2-core Xeon, the same result to float32 rounding.
 
 The fused path is taken only where it is exact and pays: CPU float32 outside autocast, no
-autograd (its op has no backward), eager mode (exporters and compilers see the plain ops and fuse by themselves), an
-activation oneDNN has, and a memory-bound GEMM (see :data:`MIN_FUSED_NUMEL`; elsewhere the plain
-ops are as fast). Everything else takes the plain ops.
+autograd (its op has no backward), eager mode (exporters and compilers see the plain ops and
+fuse by themselves), an activation oneDNN has, and a memory-bound GEMM (see
+:data:`MIN_FUSED_NUMEL`; elsewhere the plain ops are as fast). Everything else takes the plain
+ops.
 """
 from __future__ import annotations
 
