@@ -1,5 +1,5 @@
 """Benchmark the DCNv3 operator against the official pure-PyTorch core, our pure-PyTorch path
-and a 3x3 depthwise conv, side by side in one run (interleaved: each round calls every path once).
+and a 3x3 depthwise conv, side by side in one run (interleaved: each round times every path once).
 
 For each shape it times the forward, the backward alone and forward+backward of: the compiled
 op (``ops_dcnv3.dcnv3``), the official core's algorithm (``dcnv3_official_pytorch``: our
@@ -46,10 +46,13 @@ OFFICIAL_TARGETS = {'T stage1': 12.0, 'H stage1': 8.0}
 
 def _timed(fns: dict[str, Callable[[], object]], device: str, repeats: int,
            slow: frozenset[str] = frozenset(), warmup: int = 2) -> dict[str, float]:
-    """Median wall time in milliseconds of each of ``fns``, timed in rounds of one call each.
+    """Median wall time in milliseconds of each of ``fns``, timed in rounds: each round calls
+    every function twice and times the second call.
 
     Interleaving makes every ratio compare calls made at the same moment: on a shared machine
-    the speed drifts by tens of percent within a minute. The ``slow`` ones run every other
+    the speed drifts by tens of percent within a minute. The untimed call before each timed
+    one brings back the function's own working set (the calls before it evicted it), so each
+    path is timed in its steady state, as when run alone. The ``slow`` ones run every other
     round.
     """
     sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
@@ -62,6 +65,8 @@ def _timed(fns: dict[str, Callable[[], object]], device: str, repeats: int,
         for key, fn in fns.items():
             if key in slow and i % 2:
                 continue
+            fn()
+            sync()
             start = time.perf_counter()
             fn()
             sync()

@@ -38,6 +38,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -319,7 +320,8 @@ def _plot(results: list[tuple[str, str, float]], out: str, title: str) -> None:
 
     modes = list(dict.fromkeys(r[1] for r in results))
     colours = {m: f'C{i}' for i, m in enumerate(modes)}
-    fig, ax = plt.subplots(figsize=(8, 0.8 + 0.28 * len(results)))
+    label_chars = max(len(f'{r[0]}, {r[1]}') for r in results)
+    fig, ax = plt.subplots(figsize=(6 + 0.04 * label_chars, 1.0 + 0.28 * len(results)))
     ys = range(len(results))[::-1]
     ax.barh(list(ys), [r[2] for r in results], color=[colours[r[1]] for r in results])
     ax.set_yticks(list(ys))
@@ -327,11 +329,11 @@ def _plot(results: list[tuple[str, str, float]], out: str, title: str) -> None:
     for y, r in zip(ys, results):
         ax.text(r[2], y, f' {r[2]:.1f}', va='center', fontsize=6)
     ax.set_xlabel('images/s')
-    ax.set_title(title, fontsize=8)
+    ax.set_title(textwrap.fill(title, 80), fontsize=8)
     ax.grid(axis='x', alpha=0.3)
     fig.tight_layout()
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
+    fig.savefig(out, dpi=90, bbox_inches='tight')
     plt.close(fig)
 
 
