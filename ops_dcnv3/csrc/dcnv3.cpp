@@ -117,6 +117,27 @@ at::Tensor forward(const at::Tensor& input, const at::Tensor& offset, const at::
   return cpu_forward(input, offset, mask, p);
 }
 
+at::Tensor forward_softmax(const at::Tensor& input, const at::Tensor& offset_mask,
+                           int64_t kernel_h, int64_t kernel_w, int64_t stride_h, int64_t stride_w,
+                           int64_t pad_h, int64_t pad_w, int64_t dilation_h, int64_t dilation_w,
+                           int64_t group, int64_t group_channels, double offset_scale,
+                           bool remove_center) {
+  TORCH_CHECK_VALUE(offset_mask.dim() == 4 && offset_mask.size(3) % 3 == 0,
+                    "dcnv3: offset_mask must be a 4-D channels-last tensor whose last dim is "
+                    "group * points * 3 (offsets, then mask logits), got shape ",
+                    offset_mask.sizes());
+  const int64_t gp = offset_mask.size(3) / 3;
+  // make_params checks both parts' shapes against the kernel arguments.
+  const Params p = make_params(input, offset_mask.narrow(3, 0, 2 * gp),
+                               offset_mask.narrow(3, 2 * gp, gp), kernel_h, kernel_w, stride_h,
+                               stride_w, pad_h, pad_w, dilation_h, dilation_w, group,
+                               group_channels, offset_scale, remove_center);
+  TORCH_CHECK_VALUE(input.device().is_cpu(), "dcnv3: the fused softmax forward has CPU kernels "
+                    "only, got ", input.device(), " (compose dcnv3 with a softmax instead)");
+  check_cpu(input);
+  return cpu_forward_softmax(input, offset_mask, p);
+}
+
 std::vector<at::Tensor> backward(const at::Tensor& grad_output, const at::Tensor& input,
                                  const at::Tensor& offset, const at::Tensor& mask,
                                  int64_t kernel_h, int64_t kernel_w, int64_t stride_h,
@@ -173,6 +194,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   // Wrapped as torch's own bindings are: the GIL is released while the kernels run, and C++
   // warnings (TORCH_WARN, alertNotDeterministic in warn-only mode) reach Python's warnings.
   m.def("forward", torch::wrap_pybind_function_no_gil(&dcnv3::forward), "DCNv3 forward");
+  m.def("forward_softmax", torch::wrap_pybind_function_no_gil(&dcnv3::forward_softmax),
+        "DCNv3 forward from one offset+mask-logit tensor, mask softmax inside (CPU, inference)");
   m.def("backward", torch::wrap_pybind_function_no_gil(&dcnv3::backward),
         "DCNv3 backward: grad_input, grad_offset, grad_mask");
   m.def("with_cuda", &dcnv3::with_cuda, "whether the CUDA kernels were compiled in");

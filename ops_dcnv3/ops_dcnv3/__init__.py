@@ -3,7 +3,14 @@
 >>> from ops_dcnv3 import dcnv3
 >>> out = dcnv3(x, offset, mask, 3, 3, 1, 1, 1, 1, 1, 1, group, group_channels, 1.0)
 """
-from .function import DCNv3Function, cuda_kernels_available, dcnv3, extension_available
+from .function import (
+                       DCNv3Function,
+                       cuda_kernels_available,
+                       dcnv3,
+                       dcnv3_from_logits,
+                       extension_available,
+                       softmax_kernel_applies,
+)
 from .official import dcnv3_official_pytorch
 from .reference import dcnv3_pytorch
 from .validation import check_args, output_size
@@ -11,7 +18,7 @@ from .validation import check_args, output_size
 __version__ = '0.1.0'
 
 __all__ = [
-    'DCNv3Function', 'check_args', 'cuda_kernels_available', 'dcnv3', 'dcnv3_official_pytorch',
-    'dcnv3_pytorch',
-    'extension_available', 'output_size'
+    'DCNv3Function', 'check_args', 'cuda_kernels_available', 'dcnv3', 'dcnv3_from_logits',
+    'dcnv3_official_pytorch', 'dcnv3_pytorch', 'extension_available', 'output_size',
+    'softmax_kernel_applies'
 ]

@@ -82,6 +82,49 @@ def dcnv3(input: Tensor, offset: Tensor, mask: Tensor, kernel_h: int, kernel_w: 
     return _ops.dcnv3_forward(input, offset, mask, *args)
 
 
+def softmax_kernel_applies(*tensors: Tensor) -> bool:
+    """Whether :func:`dcnv3_from_logits` runs the fused CPU kernel on ``tensors``: compiled
+    extension, CPU float32/float64, no autograd needed, eager mode."""
+    return (_ops is not None and all(t.device.type == 'cpu' for t in tensors)
+            and tensors[0].dtype in (torch.float32, torch.float64)
+            and not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
+            and not torch.onnx.is_in_onnx_export() and _eager(*tensors))
+
+
+def dcnv3_from_logits(input: Tensor, offset_mask: Tensor, kernel_h: int, kernel_w: int,
+                      stride_h: int, stride_w: int, pad_h: int, pad_w: int, dilation_h: int,
+                      dilation_w: int, group: int, group_channels: int, offset_scale: float,
+                      remove_center: bool = False) -> Tensor:
+    """DCNv3 from one projection's output, the mask softmax-normalised over each group's points.
+
+    ``offset_mask`` ``[N, Ho, Wo, G*K*3]`` holds each pixel's ``G*K*2`` offsets followed by its
+    ``G*K`` mask logits; the result is ``dcnv3(input, offset, softmax_K(logits))``, the mask
+    normalisation of InternImage (paper eq. 4). On CPU inference (see
+    :func:`softmax_kernel_applies`) the softmax runs inside the compiled kernel, so no mask
+    tensor is written and read back; elsewhere (autograd, CUDA, half precision, tracing) it is
+    that composition, with ``F.softmax``.
+    """
+    if not isinstance(offset_mask, Tensor) or offset_mask.dim() != 4 \
+            or offset_mask.shape[-1] % 3 != 0:
+        shape = tuple(offset_mask.shape) if isinstance(offset_mask, Tensor) else offset_mask
+        raise ValueError('dcnv3: offset_mask must be a 4-D channels-last tensor whose last dim '
+                         f'is group * points * 3 (offsets, then mask logits), got {shape}')
+    points = offset_mask.shape[-1] // 3
+    offset, logits = offset_mask.split((2 * points, points), dim=-1)
+    check_args(input, offset, logits, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+               dilation_h, dilation_w, group, group_channels, offset_scale, remove_center)
+    args = (kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, group,
+            group_channels, float(offset_scale), bool(remove_center))
+    if softmax_kernel_applies(input, offset_mask):
+        return _ops._C.forward_softmax(input, offset_mask, *args)
+    shape = logits.shape
+    # float32 softmax for half/bfloat16 logits, as F.softmax under autocast
+    upcast = torch.float32 if logits.dtype in (torch.float16, torch.bfloat16) else None
+    mask = torch.softmax(logits.reshape(*shape[:-1], group, points // group), dim=-1,
+                         dtype=upcast)
+    return dcnv3(input, offset, mask.reshape(shape).to(logits.dtype), *args)
+
+
 def _eager(*tensors: Tensor) -> bool:
     """Plain tensors outside torch.compile/export/jit tracing: the custom op's Python dispatch
     (~15 us a call) buys nothing there, so the kernels are called directly."""

@@ -40,6 +40,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import types
 from collections.abc import Callable
 from pathlib import Path
 
@@ -177,8 +178,9 @@ PARTS = ('projections (DCNv3 input/output/offset/mask)', 'depthwise conv (offset
 def profile_parts(config: str, shape: int, batch: int, iters: int, plain: bool = False) -> dict:
     """Share of InternImage's eager inference time per block part (forward hooks, CPU).
 
-    ``plain``: with the plain PyTorch ops our faster paths replace (``F.softmax`` for the mask
-    softmax, separate linear, activation and skip additions), for a before/after table.
+    ``plain``: with the plain PyTorch ops our faster paths replace (separate offset and mask
+    GEMMs, ``F.softmax`` for the mask softmax, separate linear, activation and skip additions),
+    for a before/after table.
     """
     import torch
     import torch.nn.functional as F
@@ -193,6 +195,7 @@ def profile_parts(config: str, shape: int, batch: int, iters: int, plain: bool =
     if plain:
         fused_linear._enabled = False
         dcnv3_module.point_softmax = lambda x: F.softmax(x.float(), dim=-1)
+        dcnv3_module.ops_dcnv3 = types.SimpleNamespace(softmax_kernel_applies=lambda *a: False)
     model = build_model(Config.fromfile(config), pretrained=False, device='cpu').eval()
     spent = dict.fromkeys(PARTS, 0.0)
     starts: dict[int, float] = {}
@@ -211,6 +214,7 @@ def profile_parts(config: str, shape: int, batch: int, iters: int, plain: bool =
 
     dcnv3_module.linear_act = timed(fused_linear.linear_act)
     dcnv3_module.linear_add = timed(fused_linear.linear_add)
+    dcnv3_module.linear_cat = timed(fused_linear.linear_cat)
 
     def part_of(name: str, module: nn.Module) -> str | None:
         leaf = name.rsplit('.', 1)[-1]

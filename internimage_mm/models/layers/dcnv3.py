@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 import ops_dcnv3
 
-from .fused_linear import linear_act, linear_add
+from .fused_linear import linear_act, linear_add, linear_cat
 from .norm import build_act_layer, build_layout_norm
 from .point_softmax import point_softmax
 
@@ -137,13 +137,19 @@ class DCNv3(nn.Module):
         # Offsets, masks and the centre gate come from the depthwise features of the *input*
         # (not of the projection), as in the official module.
         feat = self.dw_conv(x.permute(0, 3, 1, 2))
-        offset = linear_act(feat, self.offset)
-        mask = linear_act(feat, self.mask).reshape(n, h, w, self.group, -1)
-        # Softmax over the K points of each group, in float32 under autocast.
-        mask = point_softmax(mask).reshape(n, h, w, -1).to(x_proj.dtype)
-        out = self._core(x_proj, offset, mask, self.kernel_size, self.kernel_size, 1, 1,
-                         self.pad, self.pad, self.dilation, self.dilation, self.group,
-                         self.group_channels, self.offset_scale, self.remove_center)
+        args = (self.kernel_size, self.kernel_size, 1, 1, self.pad, self.pad, self.dilation,
+                self.dilation, self.group, self.group_channels, self.offset_scale,
+                self.remove_center)
+        if self.core_op == 'DCNv3' and ops_dcnv3.softmax_kernel_applies(x_proj, feat):
+            # CPU inference: one GEMM for offsets and mask logits, the softmax in the kernel.
+            out = ops_dcnv3.dcnv3_from_logits(x_proj, linear_cat(feat, self.offset, self.mask),
+                                              *args)
+        else:
+            offset = linear_act(feat, self.offset)
+            mask = linear_act(feat, self.mask).reshape(n, h, w, self.group, -1)
+            # Softmax over the K points of each group, in float32 under autocast.
+            mask = point_softmax(mask).reshape(n, h, w, -1).to(x_proj.dtype)
+            out = self._core(x_proj, offset, mask, *args)
         if self.center_feature_scale:
             scale = torch.sigmoid(F.linear(feat, self.center_feature_scale_proj_weight,
                                            self.center_feature_scale_proj_bias))

@@ -51,23 +51,25 @@ def _epilogue(act: nn.Module | None) -> tuple[str, list, str] | None:
     return None
 
 
-def _eligible(x: Tensor, linear: nn.Linear, other: Tensor | None = None) -> bool:
+def _eligible(x: Tensor, weight: Tensor, bias: Tensor | None,
+              other: Tensor | None = None) -> bool:
     if not _enabled or torch.jit.is_scripting() or torch.jit.is_tracing() \
             or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling():
         return False
     if torch.is_autocast_enabled('cpu'):  # autocast picks the linear's dtype itself
         return False
-    tensors = (x, linear.weight) + ((other, ) if other is not None else ())
+    tensors = (x, weight) + ((other, ) if other is not None else ())
     if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
         return False
     # plain tensors only: a subclass (FakeTensor, DTensor, ...) has its own dispatch
     if any(type(t) not in (torch.Tensor, nn.Parameter) or t.device.type != 'cpu'
            or t.dtype != torch.float32 for t in tensors):
         return False
-    if linear.bias is not None and linear.bias.dtype != torch.float32:
+    if bias is not None and (type(bias) not in (torch.Tensor, nn.Parameter)
+                             or bias.dtype != torch.float32):
         return False
     rows = x.numel() // max(x.shape[-1], 1)
-    return rows >= MIN_FUSED_ROWS and rows * linear.out_features >= MIN_FUSED_NUMEL
+    return rows >= MIN_FUSED_ROWS and rows * weight.shape[0] >= MIN_FUSED_NUMEL
 
 
 def _fallback(err: Exception) -> None:
@@ -81,7 +83,7 @@ def _fallback(err: Exception) -> None:
 def linear_act(x: Tensor, linear: nn.Linear, act: nn.Module | None = None) -> Tensor:
     """``act(linear(x))``, fused on CPU inference where that is exact and faster."""
     epilogue = _epilogue(act)
-    if epilogue is not None and _eligible(x, linear):
+    if epilogue is not None and _eligible(x, linear.weight, linear.bias):
         try:
             return _ops(x, linear.weight, linear.bias, *epilogue)
         except RuntimeError as err:
@@ -90,9 +92,24 @@ def linear_act(x: Tensor, linear: nn.Linear, act: nn.Module | None = None) -> Te
     return y if act is None else act(y)
 
 
+def linear_cat(x: Tensor, *linears: nn.Linear) -> Tensor:
+    """``cat([l(x) for l in linears], -1)`` as one GEMM on the stacked weights (every output
+    column is the same dot product), fused as :func:`linear_act` where that pays."""
+    weight = torch.cat([lin.weight for lin in linears])
+    bias = torch.cat([lin.bias if lin.bias is not None else lin.weight.new_zeros(lin.out_features)
+                      for lin in linears])
+    if _eligible(x, weight, bias):
+        try:
+            return _ops(x, weight, bias, 'none', [], '')
+        except RuntimeError as err:
+            _fallback(err)
+    return torch.nn.functional.linear(x, weight, bias)
+
+
 def linear_add(x: Tensor, linear: nn.Linear, residual: Tensor) -> Tensor:
     """``residual + linear(x)``, fused on CPU inference where that is exact and faster."""
-    if _eligible(x, linear, residual) and residual.shape == (*x.shape[:-1], linear.out_features):
+    if _eligible(x, linear.weight, linear.bias, residual) \
+            and residual.shape == (*x.shape[:-1], linear.out_features):
         try:
             return _ops.binary(x, residual, linear.weight, linear.bias, 'add')
         except RuntimeError as err:

@@ -12,6 +12,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <utility>
 #include <vector>
@@ -286,6 +287,86 @@ DCNV3_INLINE void gather_group(const T* __restrict image_g, const PointTable<T>&
   }
 }
 
+// exp of 16 floats at once (GCC vector extension: lowered to the clone's ISA), for x <= 80:
+// x = n ln2 + r with n = trunc(x / ln2), |r| < ln2, exp(r) from its degree-9 Taylor polynomial
+// (truncation error < 1e-8 relative), 2^n from the exponent bits. Below -87 (where float32's
+// normal range ends) it returns 0, an absolute error < 2e-38.
+using Floats = Vec<float, 16>::type;
+using Ints = Vec<int32_t, 16>::type;
+DCNV3_INLINE Floats exp_bounded(Floats x) {
+  const Floats floor87 = Floats{} - 87.0f;
+  const Floats xc = x < floor87 ? floor87 : x;
+  const Ints n = __builtin_convertvector(xc * 1.44269504f, Ints);
+  const Floats nf = __builtin_convertvector(n, Floats);
+  const Floats r = (xc - nf * 0.693359375f) - nf * -2.12194440e-4f;  // ln2 in two parts
+  Floats q = Floats{} + 1.0f / 362880.0f;
+  for (const float c : {1.0f / 40320.0f, 1.0f / 5040.0f, 1.0f / 720.0f, 1.0f / 120.0f,
+                        1.0f / 24.0f, 1.0f / 6.0f, 0.5f, 1.0f, 1.0f})
+    q = q * r + c;
+  const Ints bits = (n + 127) << 23;
+  Floats scale;
+  __builtin_memcpy(&scale, &bits, sizeof(scale));
+  return x < floor87 ? Floats{} : q * scale;
+}
+
+// x = exp(x) in place for `count` floats, all <= 80.
+DCNV3_INLINE void exp_inplace(float* x, int count) {
+  int k = 0;
+  for (; k + 16 <= count; k += 16) store(x + k, exp_bounded(load<Floats>(x + k)));
+  if (k < count) {
+    float tail[16] = {};
+    std::copy(x + k, x + count, tail);
+    store(tail, exp_bounded(load<Floats>(tail)));
+    std::copy(tail, tail + (count - k), x + k);
+  }
+}
+DCNV3_INLINE void exp_inplace(double* x, int count) {
+  for (int k = 0; k < count; ++k) x[k] = std::exp(x[k]);
+}
+
+// Whether every one of `count` values lies in [lo, hi] (false for NaN).
+template <typename T>
+DCNV3_INLINE bool all_within(const T* x, int count, T lo, T hi) {
+  constexpr int L = 64 / sizeof(T);
+  using V = typename Vec<T, L>::type;
+  int k = 0;
+  bool ok = true;
+  for (; k + L <= count; k += L) {
+    const V v = load<V>(x + k);
+    const auto in = (v >= lo) & (v <= hi);
+    for (int i = 0; i < L; ++i) ok &= in[i] != 0;
+  }
+  for (; k < count; ++k) ok &= x[k] >= lo && x[k] <= hi;
+  return ok;
+}
+
+// x = softmax over each of the `rows` rows of `points` values, in place (InternImage's mask
+// normalisation, paper eq. 4).
+template <typename T>
+DCNV3_INLINE void softmax_rows(T* __restrict x, int rows, int points) {
+  const int count = rows * points;
+  // Softmax is invariant to a shift. In [-80, 80] none is needed: every exp is a normal float
+  // and no sum overflows. Otherwise each row is shifted by its max.
+  if (!all_within(x, count, T(-80), T(80))) {
+    for (int r = 0; r < rows; ++r) {
+      T* y = x + r * points;
+      T m = y[0];
+      for (int q = 1; q < points; ++q) m = y[q] > m ? y[q] : m;
+      for (int q = 0; q < points; ++q) y[q] -= m;
+    }
+  }
+  exp_inplace(x, count);
+  for (int r = 0; r < rows; ++r) {
+    T* y = x + r * points;
+    T s = T(0);
+    for (int q = 0; q < points; ++q) s += y[q];
+    const T inv = T(1) / s;
+    for (int q = 0; q < points; ++q) y[q] *= inv;
+  }
+}
+
+// mask == nullptr: `offset` holds, per pixel, the G*P*2 offsets followed by the G*P mask
+// logits (the offset and mask projections as one GEMM), softmax-normalised here per group.
 template <typename T, int GC>
 DCNV3_INLINE void forward_range(const T* input, const T* offset, const T* mask, T* output,
                                 const Params& p, int64_t begin, int64_t end) {
@@ -298,9 +379,20 @@ DCNV3_INLINE void forward_range(const T* input, const T* offset, const T* mask, 
   PointTable<T> table(p, p.group);
   for (int64_t pix0 = begin; pix0 < end; pix0 += table.run) {
     const int npix = static_cast<int>(std::min<int64_t>(table.run, end - pix0));
-    // The offsets/masks of consecutive pixels (all groups) are contiguous.
-    setup_points<T, false>(p, table, pix0, npix, p.group, offset + offset_index(p, pix0, 0, 0),
-                           mask + mask_index(p, pix0, 0, 0));
+    if (mask != nullptr) {
+      // The offsets/masks of consecutive pixels (all groups) are contiguous.
+      setup_points<T, false>(p, table, pix0, npix, p.group, offset + offset_index(p, pix0, 0, 0),
+                             mask + mask_index(p, pix0, 0, 0));
+    } else {
+      const T* rows = offset + pix0 * 3 * e;
+      for (int l = 0; l < npix; ++l) {
+        const T* row = rows + l * 3 * e;
+        deinterleave(row, table.off_w.data() + l * e, table.off_h.data() + l * e, e);
+        std::copy(row + 2 * e, row + 3 * e, table.msk.data() + l * e);
+      }
+      softmax_rows(table.msk.data(), npix * p.group, P);
+      setup_points<T, false>(p, table, pix0, npix, p.group, nullptr, table.msk.data());
+    }
     for (int l = 0; l < npix; ++l) {
       const int64_t pix = pix0 + l;
       const T* image = input + (pix / plane) * image_stride;
@@ -635,6 +727,20 @@ at::Tensor cpu_forward(const at::Tensor& input, const at::Tensor& offset, const 
   AT_DISPATCH_FLOATING_TYPES(in.scalar_type(), "dcnv3_cpu_forward", [&] {
     forward_impl<scalar_t>(in.const_data_ptr<scalar_t>(), off.const_data_ptr<scalar_t>(),
                            msk.const_data_ptr<scalar_t>(), output.mutable_data_ptr<scalar_t>(), p);
+  });
+  return output;
+}
+
+at::Tensor cpu_forward_softmax(const at::Tensor& input, const at::Tensor& offset_mask,
+                               const Params& p) {
+  auto in = input.contiguous();
+  auto om = offset_mask.contiguous();
+  check_image_size(p);
+  auto output = at::empty({p.batch, p.height_out, p.width_out, p.channels()}, in.options());
+  if (output.numel() == 0) return output;
+  AT_DISPATCH_FLOATING_TYPES(in.scalar_type(), "dcnv3_cpu_forward_softmax", [&] {
+    forward_impl<scalar_t>(in.const_data_ptr<scalar_t>(), om.const_data_ptr<scalar_t>(), nullptr,
+                           output.mutable_data_ptr<scalar_t>(), p);
   });
   return output;
 }

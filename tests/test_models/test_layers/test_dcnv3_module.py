@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 from mmengine.registry import MODELS
 
+import ops_dcnv3
 from internimage_mm.models.layers import DCNv3
 from ops_dcnv3 import dcnv3_pytorch
 
@@ -51,6 +52,28 @@ def test_compiled_and_pytorch_cores_agree(options):
     ga, = torch.autograd.grad(ya.square().sum(), x)
     gb, = torch.autograd.grad(yb.square().sum(), x)
     torch.testing.assert_close(ga, gb, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.skipif(not ops_dcnv3.extension_available(), reason='compiled extension not built')
+@pytest.mark.parametrize('options', [dict(), dict(center_feature_scale=True),
+                                     dict(remove_center=True, dw_kernel_size=5)])
+def test_inference_path_matches_training_path(options, monkeypatch):
+    """CPU inference takes one GEMM for offsets and mask logits and the kernel's own softmax;
+    the result equals the separate projections + softmax + core of the autograd path."""
+    torch.manual_seed(0)
+    m = DCNv3(channels=32, group=4, offset_scale=1.5, **options).eval()
+    perturb_(m, scale=0.5)
+    x = torch.randn(2, 9, 11, 32)
+    used = []
+    kernel = ops_dcnv3.function._ops._C.forward_softmax
+    monkeypatch.setattr(ops_dcnv3.function._ops._C, 'forward_softmax',
+                        lambda *a: used.append(1) or kernel(*a))
+    expected = m(x)  # grad enabled, parameters require grad: the composed path
+    assert used == []
+    with torch.no_grad():
+        out = m(x)
+    assert used == [1]
+    torch.testing.assert_close(out, expected.detach(), rtol=1e-5, atol=1e-5)
 
 
 def test_forward_follows_the_official_rule():

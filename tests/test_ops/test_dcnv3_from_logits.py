@@ -1,0 +1,127 @@
+"""``dcnv3_from_logits``: the CPU kernel with the mask softmax inside against the composition
+``dcnv3(input, offset, softmax(logits))`` it stands for."""
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import ops_dcnv3
+from ops_dcnv3 import dcnv3, dcnv3_from_logits, output_size, softmax_kernel_applies
+
+from ._cases import Args, make_inputs
+
+pytestmark = pytest.mark.skipif(not ops_dcnv3.extension_available(),
+                                reason='compiled extension not built')
+
+TOL = {torch.float64: 1e-12, torch.float32: 2e-6}
+
+
+def _composed(input, offset_mask, args: Args):
+    offset, logits = offset_mask.split((2 * args.group * args.points,
+                                        args.group * args.points), dim=-1)
+    mask = torch.softmax(logits.reshape(*logits.shape[:-1], args.group, args.points), -1)
+    return dcnv3(input, offset, mask.reshape(logits.shape), *args.tuple())
+
+
+def _offset_mask(args: Args, batch, height, width, dtype, seed, logit_scale=3.0):
+    g = torch.Generator().manual_seed(seed)
+    input, offset, _ = make_inputs(args, batch, height, width, dtype, generator=g)
+    logits = torch.randn(*offset.shape[:3], args.group * args.points, generator=g,
+                         dtype=torch.float64).to(dtype) * logit_scale
+    return input, torch.cat((offset, logits), -1)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kernel=st.sampled_from([1, 3, 5]), stride=st.integers(1, 2), group=st.integers(1, 5),
+       group_channels=st.sampled_from([1, 3, 8, 16, 32, 64]), remove_center=st.booleans(),
+       size=st.integers(1, 9), batch=st.integers(0, 2),
+       dtype=st.sampled_from([torch.float32, torch.float64]), seed=st.integers(0, 2**16))
+def test_fused_softmax_matches_composition(kernel, stride, group, group_channels, remove_center,
+                                           size, batch, dtype, seed):
+    args = Args(kernel_h=kernel, kernel_w=kernel, stride_h=stride, stride_w=stride,
+                pad_h=kernel // 2, pad_w=kernel // 2, group=group, group_channels=group_channels,
+                remove_center=remove_center and kernel > 1)
+    input, offset_mask = _offset_mask(args, batch, size, size, dtype, seed)
+    with torch.no_grad():
+        assert softmax_kernel_applies(input, offset_mask)
+        out = dcnv3_from_logits(input, offset_mask, *args.tuple())
+        ref = _composed(input, offset_mask, args)
+    torch.testing.assert_close(out, ref, rtol=TOL[dtype], atol=TOL[dtype])
+
+
+@pytest.mark.parametrize('scale', [0.0, 1.0, 40.0, 400.0])
+def test_fused_softmax_extreme_logits(scale):
+    """Equal logits, and spreads far past exp's float32 range (weights underflow to 0)."""
+    args = Args(group=4, group_channels=16)
+    input, offset_mask = _offset_mask(args, 2, 7, 6, torch.float32, 0, logit_scale=scale)
+    with torch.no_grad():
+        out = dcnv3_from_logits(input, offset_mask, *args.tuple())
+        ref = _composed(input, offset_mask, args)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out, ref, rtol=TOL[torch.float32], atol=TOL[torch.float32])
+
+
+def test_fused_softmax_masked_points():
+    """-inf logits (points masked out) get weight 0, as with F.softmax."""
+    args = Args(group=2, group_channels=8)
+    input, offset_mask = _offset_mask(args, 1, 6, 5, torch.float32, 5)
+    logits = offset_mask[..., 2 * args.group * args.points:]
+    logits[..., ::4] = float('-inf')  # never a whole group
+    with torch.no_grad():
+        out = dcnv3_from_logits(input, offset_mask, *args.tuple())
+        ref = _composed(input, offset_mask, args)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out, ref, rtol=TOL[torch.float32], atol=TOL[torch.float32])
+
+
+def test_kernel_is_used_for_inference_only(monkeypatch):
+    calls = []
+    forward_softmax = ops_dcnv3.function._ops._C.forward_softmax
+    monkeypatch.setattr(ops_dcnv3.function._ops._C, 'forward_softmax',
+                        lambda *a: calls.append(1) or forward_softmax(*a))
+    args = Args()
+    input, offset_mask = _offset_mask(args, 1, 5, 5, torch.float64, 1)
+    with torch.no_grad():
+        dcnv3_from_logits(input, offset_mask, *args.tuple())
+    assert calls == [1]
+    # autograd: the differentiable composition, gradients reach the logits
+    leaves = [input.clone().requires_grad_(), offset_mask.clone().requires_grad_()]
+    assert not softmax_kernel_applies(*leaves)
+    torch.autograd.gradcheck(lambda i, om: dcnv3_from_logits(i, om, *args.tuple()), leaves)
+    assert calls == [1]
+
+
+def test_half_precision_falls_back_in_float32_softmax():
+    args = Args(group=2, group_channels=8)
+    input, offset_mask = _offset_mask(args, 1, 5, 5, torch.float32, 2)
+    with torch.no_grad():
+        ref = dcnv3_from_logits(input, offset_mask, *args.tuple())
+        out = dcnv3_from_logits(input.bfloat16(), offset_mask.bfloat16(), *args.tuple())
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), ref, rtol=0.05, atol=0.05)
+
+
+def test_bad_offset_mask_is_named():
+    args = Args(group=2, group_channels=4)
+    input, offset_mask = _offset_mask(args, 1, 5, 5, torch.float32, 3)
+    with pytest.raises(ValueError, match='offset_mask must be a 4-D'):
+        dcnv3_from_logits(input, offset_mask[..., :-1], *args.tuple())
+    with pytest.raises(ValueError, match='offset_mask must be a 4-D'):
+        dcnv3_from_logits(input, offset_mask[0], *args.tuple())
+    with pytest.raises(ValueError, match='offset'):  # G*K*3 of another kernel size
+        dcnv3_from_logits(input, offset_mask[..., :-6], *args.tuple())
+    ho = output_size(5, 1, 1, 3, 1)
+    assert offset_mask.shape[1] == ho
+
+
+def test_direct_binding_checks_shapes_and_device():
+    """The C++ entry point itself refuses a bad layout (the last line of defence)."""
+    C = ops_dcnv3.function._ops._C
+    args = Args(group=2, group_channels=4)
+    input, offset_mask = _offset_mask(args, 1, 5, 5, torch.float32, 4)
+    with pytest.raises(ValueError, match='offset_mask'):
+        C.forward_softmax(input, offset_mask[..., :-1], *args.tuple())
+    with pytest.raises(ValueError, match='offset has shape'):
+        C.forward_softmax(input, offset_mask[..., :-3], *args.tuple())
+    with pytest.raises(TypeError, match='dtype'):
+        C.forward_softmax(input, offset_mask.double(), *args.tuple())
