@@ -2,7 +2,8 @@
 
     python tools/analysis_tools/benchmark_model.py [CONFIG] [--shape 224] [--batch 8]
         [--iters 10] [--train] [--device cpu|cuda] [--no-compare]
-        [--modes eager compile bf16 onnxruntime] [--profile] [--rounds 3] [--plot FILE.png]
+        [--modes eager compile compile-freezing bf16 onnxruntime] [--profile] [--rounds 3]
+        [--plot FILE.png]
 
 Measures images/s and peak memory of inference (and, with --train, of a training step:
 forward, loss, backward, optimizer step) for
@@ -19,6 +20,8 @@ drift of a shared machine's speed does not tilt the comparison.
 Modes:
   eager        plain PyTorch (default);
   compile      ``torch.compile(model)`` (compilation excluded from the timing);
+  compile-freezing  inference only: the same with Inductor's ``freezing`` (weights folded in
+               as constants, which lets Inductor use its oneDNN linear/conv fusions on CPU);
   bf16         ``torch.autocast(device, dtype=torch.bfloat16)``;
   onnxruntime  inference only: the classifier exported to ONNX (standard operators; DCNv3 as
                GridSample) and run by onnxruntime with the same number of threads.
@@ -78,7 +81,10 @@ def _build_step(config: str, core_op: str | None, shape: int, batch: int, train:
     sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
     autocast = (torch.autocast(device, dtype=torch.bfloat16) if mode == 'bf16' else
                 contextlib.nullcontext())
-    net = torch.compile(model) if mode == 'compile' else model
+    if mode == 'compile-freezing':
+        import torch._inductor.config as inductor_config
+        inductor_config.freezing = True
+    net = torch.compile(model) if mode.startswith('compile') else model
     if mode == 'onnxruntime':
         run = _onnxruntime_step(model, x)
     elif train:
@@ -104,7 +110,7 @@ def _build_step(config: str, core_op: str | None, shape: int, batch: int, train:
         run()
         sync()
     step()  # warm-up (also allocates the steady-state buffers; compiles under 'compile')
-    if mode == 'compile':
+    if mode.startswith('compile'):
         step()
     return step, params
 
@@ -341,7 +347,8 @@ def _plot(results: list[tuple[str, str, float]], out: str, title: str) -> None:
     plt.close(fig)
 
 
-MODES = ('eager', 'compile', 'bf16', 'onnxruntime')
+MODES = ('eager', 'compile', 'compile-freezing', 'bf16', 'onnxruntime')
+INFERENCE_ONLY = ('compile-freezing', 'onnxruntime')
 
 
 def main() -> None:
@@ -401,7 +408,8 @@ def main() -> None:
     plotted = []
     for task in tasks:
         for mode in args.modes:
-            if mode == 'onnxruntime' and (task != 'inference' or args.device != 'cpu'):
+            if mode in INFERENCE_ONLY and task != 'inference' or \
+                    mode == 'onnxruntime' and args.device != 'cpu':
                 continue
             label = task if mode == 'eager' else f'{task}, {mode}'
             results = _sweep(models, name, mode, task, args)
