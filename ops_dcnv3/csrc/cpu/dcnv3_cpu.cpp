@@ -12,8 +12,8 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
-#include <cmath>
 #include <atomic>
+#include <cmath>
 #include <utility>
 #include <vector>
 
@@ -714,35 +714,33 @@ void check_image_size(const Params& p) {
               " elements; the CPU kernels support up to 2^31 - 1 per image");
 }
 
-}  // namespace
-
-at::Tensor cpu_forward(const at::Tensor& input, const at::Tensor& offset, const at::Tensor& mask,
+// mask undefined: `offset` is the combined offset + mask-logit tensor (see forward_range).
+at::Tensor run_forward(const at::Tensor& input, const at::Tensor& offset, const at::Tensor& mask,
                        const Params& p) {
   auto in = input.contiguous();
   auto off = offset.contiguous();
-  auto msk = mask.contiguous();
+  auto msk = mask.defined() ? mask.contiguous() : mask;
   check_image_size(p);
   auto output = at::empty({p.batch, p.height_out, p.width_out, p.channels()}, in.options());
   if (output.numel() == 0) return output;
   AT_DISPATCH_FLOATING_TYPES(in.scalar_type(), "dcnv3_cpu_forward", [&] {
     forward_impl<scalar_t>(in.const_data_ptr<scalar_t>(), off.const_data_ptr<scalar_t>(),
-                           msk.const_data_ptr<scalar_t>(), output.mutable_data_ptr<scalar_t>(), p);
+                           msk.defined() ? msk.const_data_ptr<scalar_t>() : nullptr,
+                           output.mutable_data_ptr<scalar_t>(), p);
   });
   return output;
 }
 
+}  // namespace
+
+at::Tensor cpu_forward(const at::Tensor& input, const at::Tensor& offset, const at::Tensor& mask,
+                       const Params& p) {
+  return run_forward(input, offset, mask, p);
+}
+
 at::Tensor cpu_forward_softmax(const at::Tensor& input, const at::Tensor& offset_mask,
                                const Params& p) {
-  auto in = input.contiguous();
-  auto om = offset_mask.contiguous();
-  check_image_size(p);
-  auto output = at::empty({p.batch, p.height_out, p.width_out, p.channels()}, in.options());
-  if (output.numel() == 0) return output;
-  AT_DISPATCH_FLOATING_TYPES(in.scalar_type(), "dcnv3_cpu_forward_softmax", [&] {
-    forward_impl<scalar_t>(in.const_data_ptr<scalar_t>(), om.const_data_ptr<scalar_t>(), nullptr,
-                           output.mutable_data_ptr<scalar_t>(), p);
-  });
-  return output;
+  return run_forward(input, offset_mask, at::Tensor(), p);
 }
 
 std::vector<at::Tensor> cpu_backward(const at::Tensor& grad_output, const at::Tensor& input,
