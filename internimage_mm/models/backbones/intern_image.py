@@ -16,12 +16,12 @@ from typing import Any
 
 import torch
 import torch.utils.checkpoint as cp
-from mmcv.cnn.bricks import DropPath
 from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
 from ..layers.dcnv3 import CORE_OPS, DCNv3
+from ..layers.drop_path import DropPath, residual_add
 from ..layers.fused_linear import linear_act, linear_add
 from ..layers.norm import build_act_layer, build_layout_norm
 from .checkpoint import load_backbone_checkpoint
@@ -109,7 +109,7 @@ class MLPLayer(nn.Module):
         connection: on CPU inference it is added inside fc2's kernel)."""
         x = self.drop(linear_act(x, self.fc1, self.act))
         if residual is None:
-            return self.drop(self.fc2(x))
+            return self.drop(linear_act(x, self.fc2))
         if self.training and self.drop.p > 0:
             return residual + self.drop(self.fc2(x))
         return linear_add(x, self.fc2, residual)
@@ -160,23 +160,22 @@ class InternImageLayer(nn.Module):
 
     def _forward(self, x: Tensor) -> Tensor:
         dp = self.drop_path
-        if self.layer_scale:
+        # residual_add: the skip, drop path and layer scale in one pass (layers/drop_path.py)
+        g1, g2 = (self.gamma1, self.gamma2) if self.layer_scale else (None, None)
+        if self.layer_scale or self.post_norm or self.res_post_norm:
             if self.post_norm:
-                x = x + dp(self.gamma1 * self.norm1(self.dcn(x)))
-                return x + dp(self.gamma2 * self.norm2(self.mlp(x)))
-            x = x + dp(self.gamma1 * self.dcn(self.norm1(x)))
-            return x + dp(self.gamma2 * self.mlp(self.norm2(x)))
-        if self.post_norm:
-            x = x + dp(self.norm1(self.dcn(x)))
-            return x + dp(self.norm2(self.mlp(x)))
-        if self.res_post_norm:
-            x = x + dp(self.res_post_norm1(self.dcn(self.norm1(x))))
-            return x + dp(self.res_post_norm2(self.mlp(self.norm2(x))))
+                x = residual_add(x, self.norm1(self.dcn(x)), g1, dp)
+                return residual_add(x, self.norm2(self.mlp(x)), g2, dp)
+            if self.layer_scale:
+                x = residual_add(x, self.dcn(self.norm1(x)), g1, dp)
+                return residual_add(x, self.mlp(self.norm2(x)), g2, dp)
+            x = residual_add(x, self.res_post_norm1(self.dcn(self.norm1(x))), None, dp)
+            return residual_add(x, self.res_post_norm2(self.mlp(self.norm2(x))), None, dp)
         if not self.training or isinstance(dp, nn.Identity):  # no drop path: fuse the skips
             x = self.dcn(self.norm1(x), residual=x)
             return self.mlp(self.norm2(x), residual=x)
-        x = x + dp(self.dcn(self.norm1(x)))
-        return x + dp(self.mlp(self.norm2(x)))
+        x = residual_add(x, self.dcn(self.norm1(x)), None, dp)
+        return residual_add(x, self.mlp(self.norm2(x)), None, dp)
 
     def forward(self, x: Tensor) -> Tensor:
         """``x``: [N, H, W, C] -> [N, H, W, C]."""

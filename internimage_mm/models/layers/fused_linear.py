@@ -1,4 +1,4 @@
-"""Linear layers with their epilogue fused, for CPU inference.
+"""Linear layers with their epilogue fused, for CPU inference and the CPU training forward.
 
 ``act(x W^T + b)`` and ``r + (x W^T + b)`` written as separate ATen ops make several passes over
 the output: ``addmm`` first copies the bias into it, the GEMM reads it back, then the activation
@@ -9,11 +9,12 @@ the GEMM, set the time. oneDNN, which PyTorch ships for its own CPU fusions
 while the output tile is in registers: ~2.7x faster for fc1+GELU at InternImage-T stage 1 on a
 2-core Xeon, the same result to float32 rounding.
 
-The fused path is taken only where it is exact and pays: CPU float32 outside autocast, no
-autograd (its op has no backward), eager mode (exporters and compilers see the plain ops and
-fuse by themselves), an activation oneDNN has, and a memory-bound GEMM (see
-:data:`MIN_FUSED_NUMEL`; elsewhere the plain ops are as fast). Everything else takes the plain
-ops.
+The fused path is taken only where it is exact and pays: CPU float32 outside autocast, eager
+mode (exporters and compilers see the plain ops and fuse by themselves), an activation oneDNN
+has, and a memory-bound GEMM (see :data:`MIN_FUSED_NUMEL`; elsewhere the plain ops are as
+fast). Under autograd only the bias and the skip are fused (an activation's backward needs its
+input, which the fused kernel never writes), in :class:`_FusedLinearFunction`, whose backward is
+``addmm``'s own (two GEMMs and the bias sum). Everything else takes the plain ops.
 """
 from __future__ import annotations
 
@@ -59,8 +60,6 @@ def _eligible(x: Tensor, weight: Tensor, bias: Tensor | None,
     if torch.is_autocast_enabled('cpu'):  # autocast picks the linear's dtype itself
         return False
     tensors = (x, weight) + ((other, ) if other is not None else ())
-    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
-        return False
     # plain tensors only: a subclass (FakeTensor, DTensor, ...) has its own dispatch
     if any(type(t) not in (torch.Tensor, nn.Parameter) or t.device.type != 'cpu'
            or t.dtype != torch.float32 for t in tensors):
@@ -72,6 +71,44 @@ def _eligible(x: Tensor, weight: Tensor, bias: Tensor | None,
     return rows >= MIN_FUSED_ROWS and rows * weight.shape[0] >= MIN_FUSED_NUMEL
 
 
+def _needs_grad(*tensors: Tensor | None) -> bool:
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
+class _FusedLinearFunction(torch.autograd.Function):
+    """``x W^T + b`` (``+ residual``) with oneDNN's fused bias (and skip) in the forward, and
+    the backward of ``addmm``: dx = g W, dW = g^T x, db = sum of g over rows, dr = g."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None,
+                residual: Tensor | None) -> Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        try:
+            if residual is None:
+                return _ops(x, weight, bias, 'none', [], '')
+            return _ops.binary(x, residual, weight, bias, 'add')
+        except RuntimeError as err:
+            _fallback(err)
+        y = torch.nn.functional.linear(x, weight, bias)
+        return y if residual is None else residual + y
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        x, weight = ctx.saved_tensors
+        g = grad.reshape(-1, grad.shape[-1])
+        gx = gw = gb = gr = None
+        if ctx.needs_input_grad[0]:
+            gx = g.mm(weight).view(x.shape)
+        if ctx.needs_input_grad[1]:
+            gw = g.t().mm(x.reshape(-1, x.shape[-1]))
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            gb = g.sum(0)
+        if ctx.needs_input_grad[3]:
+            gr = grad
+        return gx, gw, gb, gr
+
+
 def _fallback(err: Exception) -> None:
     # A private op: should a PyTorch release change it, run the plain ops from then on.
     global _enabled
@@ -81,9 +118,12 @@ def _fallback(err: Exception) -> None:
 
 
 def linear_act(x: Tensor, linear: nn.Linear, act: nn.Module | None = None) -> Tensor:
-    """``act(linear(x))``, fused on CPU inference where that is exact and faster."""
+    """``act(linear(x))``, fused on CPU where that is exact and faster."""
     epilogue = _epilogue(act)
     if epilogue is not None and _eligible(x, linear.weight, linear.bias):
+        if _needs_grad(x, linear.weight, linear.bias):
+            y = _FusedLinearFunction.apply(x, linear.weight, linear.bias, None)
+            return y if act is None else act(y)
         try:
             return _ops(x, linear.weight, linear.bias, *epilogue)
         except RuntimeError as err:
@@ -99,6 +139,8 @@ def linear_cat(x: Tensor, *linears: nn.Linear) -> Tensor:
     bias = torch.cat([lin.bias if lin.bias is not None else lin.weight.new_zeros(lin.out_features)
                       for lin in linears])
     if _eligible(x, weight, bias):
+        if _needs_grad(x, weight, bias):
+            return _FusedLinearFunction.apply(x, weight, bias, None)
         try:
             return _ops(x, weight, bias, 'none', [], '')
         except RuntimeError as err:
@@ -107,9 +149,11 @@ def linear_cat(x: Tensor, *linears: nn.Linear) -> Tensor:
 
 
 def linear_add(x: Tensor, linear: nn.Linear, residual: Tensor) -> Tensor:
-    """``residual + linear(x)``, fused on CPU inference where that is exact and faster."""
+    """``residual + linear(x)``, fused on CPU where that is exact and faster."""
     if _eligible(x, linear.weight, linear.bias, residual) \
             and residual.shape == (*x.shape[:-1], linear.out_features):
+        if _needs_grad(x, linear.weight, linear.bias, residual):
+            return _FusedLinearFunction.apply(x, linear.weight, linear.bias, residual)
         try:
             return _ops.binary(x, residual, linear.weight, linear.bias, 'add')
         except RuntimeError as err:

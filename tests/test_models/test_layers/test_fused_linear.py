@@ -1,6 +1,7 @@
-"""fused_linear: oneDNN's fused linear+activation / linear+residual on CPU inference, equal to the
-plain ops within float32 rounding; autograd, small outputs, other dtypes and exporters take the
-plain ops; a block and the whole backbone give the same output either way."""
+"""fused_linear: oneDNN's fused linear+activation / linear+residual on CPU, equal to the plain
+ops within float32 rounding, with addmm's gradients under autograd; small outputs, other dtypes
+and exporters take the plain ops; a block and the whole backbone give the same output and
+gradients either way."""
 from __future__ import annotations
 
 import pytest
@@ -59,9 +60,9 @@ def test_linear_cat_is_the_concatenated_outputs(calls, monkeypatch, fused):
         out = fl.linear_cat(x, a, b, c)
     assert calls['fused'] == int(fused)
     torch.testing.assert_close(out, torch.cat((a(x), b(x), c(x)), -1), rtol=1e-5, atol=1e-5)
-    out = fl.linear_cat(x, a, b)  # autograd: plain ops, gradients reach every layer
+    out = fl.linear_cat(x, a, b)  # autograd: gradients reach every layer
     out.sum().backward()
-    assert calls['fused'] == int(fused)
+    assert calls['fused'] == 2 * int(fused)
     assert a.weight.grad is not None and b.weight.grad is not None
 
 
@@ -77,11 +78,65 @@ def test_linear_add_equals_the_plain_ops(calls):
     torch.testing.assert_close(out_t, (r + linear(x)).transpose(0, 1), rtol=1e-5, atol=1e-5)
 
 
-def test_autograd_other_dtypes_activations_and_shapes_take_the_plain_ops(calls):
+def _grads(fn, tensors):
+    out = fn()
+    w = torch.linspace(-1, 1, out.numel()).reshape(out.shape)
+    return out, torch.autograd.grad((out * w).sum(), tensors)
+
+
+@pytest.mark.parametrize('kind', ['act', 'gelu', 'cat', 'add', 'add-view'])
+@pytest.mark.parametrize('bias', [True, False])
+def test_autograd_gives_the_plain_ops_values_and_gradients(calls, monkeypatch, kind, bias):
+    """Under autograd the bias (and skip) is fused in the forward, the backward is addmm's."""
+    torch.manual_seed(0)
+    lin, other = nn.Linear(24, 40, bias=bias), nn.Linear(24, 12)
+    x = torch.randn(3, 5, 7, 24, requires_grad=True)
+    r = torch.randn(3, 5, 7, 40, requires_grad=True)
+    if kind == 'add-view':  # strided input and skip
+        x = torch.randn(5, 3, 7, 24).transpose(0, 1).requires_grad_()
+        r = torch.randn(5, 3, 7, 40).transpose(0, 1).requires_grad_()
+    act = nn.GELU() if kind == 'gelu' else None
+    params = [x, *lin.parameters()]
+    fns = {'act': lambda: fl.linear_act(x, lin, act), 'gelu': lambda: fl.linear_act(x, lin, act),
+           'cat': lambda: fl.linear_cat(x, lin, other), 'add': lambda: fl.linear_add(x, lin, r),
+           'add-view': lambda: fl.linear_add(x, lin, r)}
+    tensors = params + [r] if kind.startswith('add') else params
+    out, grads = _grads(fns[kind], tensors)
+    assert calls['fused'] == 1 and out.grad_fn is not None
+    monkeypatch.setattr(fl, '_enabled', False)
+    ref, ref_grads = _grads(fns[kind], tensors)
+    assert calls['fused'] == 1
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    for g, rg in zip(grads, ref_grads):
+        torch.testing.assert_close(g, rg, rtol=1e-4, atol=1e-4)
+
+
+def test_autograd_without_input_gradient_and_a_failing_kernel(calls, monkeypatch):
+    torch.manual_seed(0)
+    lin = nn.Linear(16, 8)
+    x = torch.randn(30, 16)
+    out = fl.linear_act(x, lin)  # only the parameters need gradients
+    out.sum().backward()
+    torch.testing.assert_close(lin.bias.grad, torch.full((8, ), 30.))
+    torch.testing.assert_close(lin.weight.grad, x.sum(0).expand(8, 16), rtol=1e-5, atol=1e-5)
+
+    def broken(*args):
+        raise RuntimeError('changed signature')
+
+    monkeypatch.setattr(fl, '_ops', broken)
+    monkeypatch.setattr(fl, '_enabled', True)  # restored after the test
+    lin.zero_grad()
+    with pytest.warns(RuntimeWarning, match='fused linear failed'):
+        out2 = fl.linear_act(x, lin)
+    torch.testing.assert_close(out2, out)
+    out2.sum().backward()
+    torch.testing.assert_close(lin.bias.grad, torch.full((8, ), 30.))
+    assert not fl.fused_available()
+
+
+def test_other_dtypes_activations_and_shapes_take_the_plain_ops(calls):
     linear = nn.Linear(8, 16)
     x = torch.randn(4, 8)
-    y = fl.linear_act(x, linear, nn.GELU())  # grad enabled, weight requires grad
-    assert y.grad_fn is not None
     with torch.no_grad():
         fl.linear_act(x.double(), linear.double(), nn.GELU())
         fl.linear_act(x, linear.float(), nn.SiLU())  # no oneDNN epilogue wired for it
@@ -164,3 +219,28 @@ def test_training_keeps_the_drop_path_and_autograd():
     with torch.no_grad():
         outs = {tuple(block(x).flatten(1).sum(1).tolist()) for _ in range(6)}
     assert len(outs) > 1  # random per call: the drop path is active in training
+
+
+@pytest.mark.parametrize('drop_path', [0.0, 0.3])
+def test_block_training_step_is_unchanged_by_the_fused_linears(calls, monkeypatch, drop_path):
+    """A training forward and backward of a block: the same loss and parameter gradients with
+    the fused linears (every linear of the block) as with the plain ops, same drop-path draws."""
+    torch.manual_seed(0)
+    block = InternImageLayer('DCNv3', channels=16, groups=2, drop_path=drop_path).train()
+    for p in block.parameters():
+        p.data.normal_(0, 0.2)
+    x = torch.randn(4, 9, 11, 16, requires_grad=True)
+    tensors = [x, *block.parameters()]
+
+    def step():
+        torch.manual_seed(3)
+        return _grads(lambda: block(x), tensors)
+
+    out, grads = step()
+    # input_proj, offset, mask, output_proj(+skip), fc1, fc2(+skip)
+    assert calls['fused'] == 6
+    monkeypatch.setattr(fl, '_enabled', False)
+    ref, ref_grads = step()
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    for g, rg in zip(grads, ref_grads):
+        torch.testing.assert_close(g, rg, rtol=1e-4, atol=1e-4)
