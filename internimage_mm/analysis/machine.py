@@ -19,3 +19,19 @@ def describe_machine(device: str = 'cpu') -> str:
     except (OSError, StopIteration):  # not Linux, or no model name there
         pass
     return f'{cpu}, {torch.get_num_threads()} threads (torch {torch.__version__})'
+
+
+def steal_seconds() -> float | None:
+    """CPU time the hypervisor gave to other guests since boot, summed over CPUs (the 'steal'
+    column of /proc/stat), or None where the kernel does not report it.
+
+    On a shared VM a benchmark step that overlaps a burst of steal runs slower for reasons
+    outside the code; the benchmark tools use this to see and redo such steps.
+    """
+    import os
+    try:
+        with open('/proc/stat') as f:
+            fields = f.readline().split()
+        return int(fields[8]) / os.sysconf('SC_CLK_TCK')
+    except (OSError, IndexError, ValueError):
+        return None

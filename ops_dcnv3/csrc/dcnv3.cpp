@@ -117,11 +117,11 @@ at::Tensor forward(const at::Tensor& input, const at::Tensor& offset, const at::
   return cpu_forward(input, offset, mask, p);
 }
 
-at::Tensor forward_softmax(const at::Tensor& input, const at::Tensor& offset_mask,
-                           int64_t kernel_h, int64_t kernel_w, int64_t stride_h, int64_t stride_w,
-                           int64_t pad_h, int64_t pad_w, int64_t dilation_h, int64_t dilation_w,
-                           int64_t group, int64_t group_channels, double offset_scale,
-                           bool remove_center) {
+// Params of a combined offset + mask-logit tensor [N, Ho, Wo, G*P*3] (CPU only).
+Params softmax_params(const at::Tensor& input, const at::Tensor& offset_mask, int64_t kernel_h,
+                      int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t pad_h,
+                      int64_t pad_w, int64_t dilation_h, int64_t dilation_w, int64_t group,
+                      int64_t group_channels, double offset_scale, bool remove_center) {
   TORCH_CHECK_VALUE(offset_mask.dim() == 4 && offset_mask.size(3) % 3 == 0,
                     "dcnv3: offset_mask must be a 4-D channels-last tensor whose last dim is "
                     "group * points * 3 (offsets, then mask logits), got shape ",
@@ -132,10 +132,59 @@ at::Tensor forward_softmax(const at::Tensor& input, const at::Tensor& offset_mas
                                offset_mask.narrow(3, 2 * gp, gp), kernel_h, kernel_w, stride_h,
                                stride_w, pad_h, pad_w, dilation_h, dilation_w, group,
                                group_channels, offset_scale, remove_center);
-  TORCH_CHECK_VALUE(input.device().is_cpu(), "dcnv3: the fused softmax forward has CPU kernels "
-                    "only, got ", input.device(), " (compose dcnv3 with a softmax instead)");
+  TORCH_CHECK_VALUE(input.device().is_cpu(), "dcnv3: the fused softmax kernels are CPU only, "
+                    "got ", input.device(), " (compose dcnv3 with a softmax instead)");
   check_cpu(input);
+  return p;
+}
+
+void check_grad_output(const at::Tensor& grad_output, const at::Tensor& input, const Params& p) {
+  const std::vector<int64_t> out_shape{p.batch, p.height_out, p.width_out, p.channels()};
+  TORCH_CHECK_VALUE(grad_output.sizes() == at::IntArrayRef(out_shape),
+                    "dcnv3: grad_output has shape ", grad_output.sizes(), ", expected ",
+                    at::IntArrayRef(out_shape));
+  TORCH_CHECK_TYPE(grad_output.scalar_type() == input.scalar_type(),
+                   "dcnv3: grad_output must have input's dtype ", input.scalar_type(), ", got ",
+                   grad_output.scalar_type());
+  TORCH_CHECK_VALUE(grad_output.device() == input.device(), "dcnv3: grad_output must be on ",
+                    input.device(), ", got ", grad_output.device());
+}
+
+BackwardStrategy cpu_strategy(int64_t strategy) {
+  TORCH_CHECK_VALUE(strategy >= 0 && strategy <= 2, "dcnv3: strategy must be 0 (auto), 1 or 2");
+  auto how = static_cast<BackwardStrategy>(strategy);
+  if (at::globalContext().deterministicAlgorithms()) {
+    // The owner strategy sums every grad_input element in a fixed order; atomic adds do not.
+    if (how == BackwardStrategy::kAuto) how = BackwardStrategy::kOwner;
+    if (how == BackwardStrategy::kAtomic)
+      at::globalContext().alertNotDeterministic("dcnv3_backward_cpu with strategy=2 (atomic)");
+  }
+  return how;
+}
+
+at::Tensor forward_softmax(const at::Tensor& input, const at::Tensor& offset_mask,
+                           int64_t kernel_h, int64_t kernel_w, int64_t stride_h, int64_t stride_w,
+                           int64_t pad_h, int64_t pad_w, int64_t dilation_h, int64_t dilation_w,
+                           int64_t group, int64_t group_channels, double offset_scale,
+                           bool remove_center) {
+  const Params p = softmax_params(input, offset_mask, kernel_h, kernel_w, stride_h, stride_w,
+                                  pad_h, pad_w, dilation_h, dilation_w, group, group_channels,
+                                  offset_scale, remove_center);
   return cpu_forward_softmax(input, offset_mask, p);
+}
+
+std::vector<at::Tensor> backward_softmax(const at::Tensor& grad_output, const at::Tensor& input,
+                                         const at::Tensor& offset_mask, int64_t kernel_h,
+                                         int64_t kernel_w, int64_t stride_h, int64_t stride_w,
+                                         int64_t pad_h, int64_t pad_w, int64_t dilation_h,
+                                         int64_t dilation_w, int64_t group,
+                                         int64_t group_channels, double offset_scale,
+                                         bool remove_center, int64_t strategy) {
+  const Params p = softmax_params(input, offset_mask, kernel_h, kernel_w, stride_h, stride_w,
+                                  pad_h, pad_w, dilation_h, dilation_w, group, group_channels,
+                                  offset_scale, remove_center);
+  check_grad_output(grad_output, input, p);
+  return cpu_backward_softmax(grad_output, input, offset_mask, p, cpu_strategy(strategy));
 }
 
 std::vector<at::Tensor> backward(const at::Tensor& grad_output, const at::Tensor& input,
@@ -148,17 +197,10 @@ std::vector<at::Tensor> backward(const at::Tensor& grad_output, const at::Tensor
   const Params p = make_params(input, offset, mask, kernel_h, kernel_w, stride_h, stride_w, pad_h,
                                pad_w, dilation_h, dilation_w, group, group_channels, offset_scale,
                                remove_center);
-  const std::vector<int64_t> out_shape{p.batch, p.height_out, p.width_out, p.channels()};
-  TORCH_CHECK_VALUE(grad_output.sizes() == at::IntArrayRef(out_shape),
-                    "dcnv3: grad_output has shape ", grad_output.sizes(), ", expected ",
-                    at::IntArrayRef(out_shape));
-  TORCH_CHECK_TYPE(grad_output.scalar_type() == input.scalar_type(),
-                   "dcnv3: grad_output must have input's dtype ", input.scalar_type(), ", got ",
-                   grad_output.scalar_type());
-  TORCH_CHECK_VALUE(grad_output.device() == input.device(), "dcnv3: grad_output must be on ",
-                    input.device(), ", got ", grad_output.device());
-  TORCH_CHECK_VALUE(strategy >= 0 && strategy <= 2, "dcnv3: strategy must be 0 (auto), 1 or 2");
+  check_grad_output(grad_output, input, p);
   if (input.is_cuda()) {
+    TORCH_CHECK_VALUE(strategy >= 0 && strategy <= 2,
+                      "dcnv3: strategy must be 0 (auto), 1 or 2");
 #ifdef WITH_CUDA
     // float atomicAdd into grad_input: the summation order varies from run to run.
     at::globalContext().alertNotDeterministic("dcnv3_backward_cuda");
@@ -168,14 +210,7 @@ std::vector<at::Tensor> backward(const at::Tensor& grad_output, const at::Tensor
 #endif
   }
   check_cpu(input);
-  auto how = static_cast<BackwardStrategy>(strategy);
-  if (at::globalContext().deterministicAlgorithms()) {
-    // The owner strategy sums every grad_input element in a fixed order; atomic adds do not.
-    if (how == BackwardStrategy::kAuto) how = BackwardStrategy::kOwner;
-    if (how == BackwardStrategy::kAtomic)
-      at::globalContext().alertNotDeterministic("dcnv3_backward_cpu with strategy=2 (atomic)");
-  }
-  return cpu_backward(grad_output, input, offset, mask, p, how);
+  return cpu_backward(grad_output, input, offset, mask, p, cpu_strategy(strategy));
 }
 
 bool with_cuda() {
@@ -195,7 +230,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   // warnings (TORCH_WARN, alertNotDeterministic in warn-only mode) reach Python's warnings.
   m.def("forward", torch::wrap_pybind_function_no_gil(&dcnv3::forward), "DCNv3 forward");
   m.def("forward_softmax", torch::wrap_pybind_function_no_gil(&dcnv3::forward_softmax),
-        "DCNv3 forward from one offset+mask-logit tensor, mask softmax inside (CPU, inference)");
+        "DCNv3 forward from one offset+mask-logit tensor, mask softmax inside (CPU)");
+  m.def("backward_softmax", torch::wrap_pybind_function_no_gil(&dcnv3::backward_softmax),
+        "backward of forward_softmax: grad_input, grad_offset_mask (CPU)");
   m.def("backward", torch::wrap_pybind_function_no_gil(&dcnv3::backward),
         "DCNv3 backward: grad_input, grad_offset, grad_mask");
   m.def("with_cuda", &dcnv3::with_cuda, "whether the CUDA kernels were compiled in");

@@ -26,12 +26,17 @@ Params make_params(const at::Tensor& input, const at::Tensor& offset, const at::
 at::Tensor cpu_forward(const at::Tensor& input, const at::Tensor& offset, const at::Tensor& mask,
                        const Params& p);
 // The forward with the mask softmax inside: `offset_mask` [N, Ho, Wo, G*P*3] holds each
-// pixel's G*P*2 offsets, then its G*P mask logits (inference: no backward).
+// pixel's G*P*2 offsets, then its G*P mask logits.
 at::Tensor cpu_forward_softmax(const at::Tensor& input, const at::Tensor& offset_mask,
                                const Params& p);
 std::vector<at::Tensor> cpu_backward(const at::Tensor& grad_output, const at::Tensor& input,
                                      const at::Tensor& offset, const at::Tensor& mask,
                                      const Params& p, BackwardStrategy strategy);
+// Its backward: {grad_input, grad_offset_mask} (the softmax's backward inside).
+std::vector<at::Tensor> cpu_backward_softmax(const at::Tensor& grad_output,
+                                             const at::Tensor& input,
+                                             const at::Tensor& offset_mask, const Params& p,
+                                             BackwardStrategy strategy);
 
 #ifdef WITH_CUDA
 at::Tensor cuda_forward(const at::Tensor& input, const at::Tensor& offset, const at::Tensor& mask,

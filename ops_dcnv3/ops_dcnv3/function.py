@@ -83,11 +83,11 @@ def dcnv3(input: Tensor, offset: Tensor, mask: Tensor, kernel_h: int, kernel_w: 
 
 
 def softmax_kernel_applies(*tensors: Tensor) -> bool:
-    """Whether :func:`dcnv3_from_logits` runs the fused CPU kernel on ``tensors``: compiled
-    extension, CPU float32/float64, no autograd needed, eager mode."""
+    """Whether :func:`dcnv3_from_logits` runs the fused CPU kernels on ``tensors``: compiled
+    extension, CPU float32/float64 (one dtype), eager mode."""
     return (_ops is not None and all(t.device.type == 'cpu' for t in tensors)
             and tensors[0].dtype in (torch.float32, torch.float64)
-            and not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
+            and all(t.dtype == tensors[0].dtype for t in tensors)
             and not torch.onnx.is_in_onnx_export() and _eager(*tensors))
 
 
@@ -99,10 +99,10 @@ def dcnv3_from_logits(input: Tensor, offset_mask: Tensor, kernel_h: int, kernel_
 
     ``offset_mask`` ``[N, Ho, Wo, G*K*3]`` holds each pixel's ``G*K*2`` offsets followed by its
     ``G*K`` mask logits; the result is ``dcnv3(input, offset, softmax_K(logits))``, the mask
-    normalisation of InternImage (paper eq. 4). On CPU inference (see
-    :func:`softmax_kernel_applies`) the softmax runs inside the compiled kernel, so no mask
-    tensor is written and read back; elsewhere (autograd, CUDA, half precision, tracing) it is
-    that composition, with ``F.softmax``.
+    normalisation of InternImage (paper eq. 4). On CPU (see :func:`softmax_kernel_applies`)
+    the softmax runs inside the compiled kernels, forward and backward, so no mask tensor is
+    written and read back; elsewhere (CUDA, half precision, tracing) it is that composition,
+    with ``F.softmax``. Differentiable w.r.t. ``input`` and ``offset_mask`` either way.
     """
     if not isinstance(offset_mask, Tensor) or offset_mask.dim() != 4 \
             or offset_mask.shape[-1] % 3 != 0:
@@ -116,6 +116,8 @@ def dcnv3_from_logits(input: Tensor, offset_mask: Tensor, kernel_h: int, kernel_
     args = (kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, group,
             group_channels, float(offset_scale), bool(remove_center))
     if softmax_kernel_applies(input, offset_mask):
+        if torch.is_grad_enabled() and (input.requires_grad or offset_mask.requires_grad):
+            return _SoftmaxDCNv3.apply(input, offset_mask, *args)
         return _ops._C.forward_softmax(input, offset_mask, *args)
     shape = logits.shape
     # float32 softmax for half/bfloat16 logits, as F.softmax under autocast
@@ -146,6 +148,25 @@ class _EagerDCNv3(torch.autograd.Function):
         input, offset, mask = ctx.saved_tensors
         grads = _ops.run_backward(grad_output.contiguous(), input, offset, mask, *ctx.args)
         return (*grads, *([None] * len(ctx.args)))
+
+
+class _SoftmaxDCNv3(torch.autograd.Function):
+    """Autograd of :func:`dcnv3_from_logits` over the fused CPU kernels: the backward
+    recomputes the softmax from the saved logits and returns the logits' gradient,
+    ``m * (g - <m, g>)`` per group, with the offsets' (one tensor, as the input was)."""
+
+    @staticmethod
+    def forward(ctx, input, offset_mask, *args):
+        ctx.args = args
+        ctx.save_for_backward(input, offset_mask)
+        return _ops._C.forward_softmax(input, offset_mask, *args)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        input, offset_mask = ctx.saved_tensors
+        grad_input, grad_offset_mask = _ops._C.backward_softmax(
+            grad_output.contiguous(), input, offset_mask, *ctx.args, 0)
+        return (grad_input, grad_offset_mask, *([None] * len(ctx.args)))
 
 
 class DCNv3Function(torch.autograd.Function):

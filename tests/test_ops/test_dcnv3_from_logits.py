@@ -1,5 +1,5 @@
-"""``dcnv3_from_logits``: the CPU kernel with the mask softmax inside against the composition
-``dcnv3(input, offset, softmax(logits))`` it stands for."""
+"""``dcnv3_from_logits``: the CPU kernels with the mask softmax inside (forward and backward)
+against the composition ``dcnv3(input, offset, softmax(logits))`` they stand for."""
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -74,21 +74,69 @@ def test_fused_softmax_masked_points():
     torch.testing.assert_close(out, ref, rtol=TOL[torch.float32], atol=TOL[torch.float32])
 
 
-def test_kernel_is_used_for_inference_only(monkeypatch):
+def test_kernels_are_used_with_and_without_autograd(monkeypatch):
+    C = ops_dcnv3.function._ops._C
     calls = []
-    forward_softmax = ops_dcnv3.function._ops._C.forward_softmax
-    monkeypatch.setattr(ops_dcnv3.function._ops._C, 'forward_softmax',
-                        lambda *a: calls.append(1) or forward_softmax(*a))
+    for name in ('forward_softmax', 'backward_softmax'):
+        kernel = getattr(C, name)
+        monkeypatch.setattr(C, name, lambda *a, _k=kernel, _n=name: calls.append(_n) or _k(*a))
     args = Args()
     input, offset_mask = _offset_mask(args, 1, 5, 5, torch.float64, 1)
     with torch.no_grad():
         dcnv3_from_logits(input, offset_mask, *args.tuple())
-    assert calls == [1]
-    # autograd: the differentiable composition, gradients reach the logits
+    assert calls == ['forward_softmax']
     leaves = [input.clone().requires_grad_(), offset_mask.clone().requires_grad_()]
-    assert not softmax_kernel_applies(*leaves)
+    assert softmax_kernel_applies(*leaves)
     torch.autograd.gradcheck(lambda i, om: dcnv3_from_logits(i, om, *args.tuple()), leaves)
-    assert calls == [1]
+    assert 'backward_softmax' in calls
+
+
+def _grads(fn, input, offset_mask, seed=0):
+    leaves = [input.clone().requires_grad_(), offset_mask.clone().requires_grad_()]
+    out = fn(*leaves)
+    w = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed), dtype=out.dtype)
+    return out, torch.autograd.grad((out * w).sum(), leaves)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kernel=st.sampled_from([1, 3, 5]), stride=st.integers(1, 2), group=st.integers(1, 5),
+       group_channels=st.sampled_from([1, 3, 8, 16]), remove_center=st.booleans(),
+       size=st.integers(1, 8), batch=st.integers(1, 3), seed=st.integers(0, 2**16),
+       strategy=st.sampled_from([0, 1, 2]))
+def test_fused_backward_matches_composition(kernel, stride, group, group_channels,
+                                            remove_center, size, batch, seed, strategy):
+    """float64 gradients of input and of offsets + logits equal the composition's, for every
+    CPU backward strategy (owner tasks over blocks of groups, atomic adds)."""
+    args = Args(kernel_h=kernel, kernel_w=kernel, stride_h=stride, stride_w=stride,
+                pad_h=kernel // 2, pad_w=kernel // 2, group=group, group_channels=group_channels,
+                remove_center=remove_center and kernel > 1)
+    input, offset_mask = _offset_mask(args, batch, size, size, torch.float64, seed)
+    ref, ref_grads = _grads(lambda i, om: _composed(i, om, args), input, offset_mask)
+    out = dcnv3_from_logits(input, offset_mask, *args.tuple())
+    g = torch.randn(out.shape, generator=torch.Generator().manual_seed(0), dtype=out.dtype)
+    grads = ops_dcnv3.function._ops._C.backward_softmax(g, input, offset_mask, *args.tuple(),
+                                                        strategy)
+    torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
+    for a, b in zip(grads, ref_grads):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize('scale', [0.0, 40.0, 400.0])
+def test_fused_backward_extreme_and_masked_logits(scale):
+    """float32 gradients stay finite and equal F.softmax's for equal, far-spread and -inf
+    logits (a masked point gets no gradient)."""
+    args = Args(group=4, group_channels=16)
+    input, offset_mask = _offset_mask(args, 2, 7, 6, torch.float32, 0, logit_scale=scale)
+    logits = offset_mask[..., 2 * args.group * args.points:]
+    logits[..., ::4] = float('-inf')
+    ref, ref_grads = _grads(lambda i, om: _composed(i, om, args), input, offset_mask)
+    out, grads = _grads(lambda i, om: dcnv3_from_logits(i, om, *args.tuple()), input,
+                        offset_mask)
+    torch.testing.assert_close(out, ref, rtol=TOL[torch.float32], atol=TOL[torch.float32])
+    for a, b in zip(grads, ref_grads):
+        assert torch.isfinite(a).all()
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    assert (grads[1][..., 2 * args.group * args.points:][..., ::4] == 0).all()
 
 
 def test_half_precision_falls_back_in_float32_softmax():
@@ -125,3 +173,12 @@ def test_direct_binding_checks_shapes_and_device():
         C.forward_softmax(input, offset_mask[..., :-3], *args.tuple())
     with pytest.raises(TypeError, match='dtype'):
         C.forward_softmax(input, offset_mask.double(), *args.tuple())
+    g = torch.zeros(1, 5, 5, 8)
+    with pytest.raises(ValueError, match='grad_output has shape'):
+        C.backward_softmax(g[:, :4], input, offset_mask, *args.tuple(), 0)
+    with pytest.raises(TypeError, match='grad_output must have'):
+        C.backward_softmax(g.double(), input, offset_mask, *args.tuple(), 0)
+    with pytest.raises(ValueError, match='strategy'):
+        C.backward_softmax(g, input, offset_mask, *args.tuple(), 3)
+    with pytest.raises(ValueError, match='offset_mask'):
+        C.backward_softmax(g, input, offset_mask[..., :-1], *args.tuple(), 0)

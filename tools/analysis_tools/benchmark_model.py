@@ -16,7 +16,8 @@ in each of the ``--modes``. Peak memory comes from a run of each model in a fres
 resident-set growth on CPU, max_memory_allocated on GPU). The speeds come from one process
 where the models take turns, one step each for ``--iters`` rounds: the table shows the median
 images/s, and each ratio is the median of the per-round ratios with its quartiles, so that the
-drift of a shared machine's speed does not tilt the comparison.
+drift of a shared machine's speed does not tilt the comparison; a round during which the
+hypervisor took more than ``--max-steal`` of the CPU time (steal, /proc/stat) is run again.
 Modes:
   eager        plain PyTorch (default);
   compile      ``torch.compile(model)`` (compilation excluded from the timing);
@@ -138,19 +139,41 @@ def measure(config: str, core_op: str | None, shape: int, batch: int, iters: int
 
 
 def measure_interleaved(models: list[dict], shape: int, batch: int, iters: int, train: bool,
-                        device: str, mode: str) -> dict[str, list[float]]:
+                        device: str, mode: str, max_steal: float = 0.05) -> dict:
     """Runs in one worker process: every model's step time (s) in ``iters`` rounds of one step
-    each, so that the ratios compare steps taken at the same moment (a shared machine's speed
-    drifts by tens of percent within a minute)."""
+    each (see :func:`interleave`)."""
+    from internimage_mm.analysis.machine import steal_seconds
     steps = {m['name']: _build_step(m['config'], m['core_op'], shape, batch, train, device,
                                     mode)[0] for m in models}
+    return interleave(steps, iters, max_steal, steal_seconds, os.cpu_count() or 1)
+
+
+def interleave(steps: dict[str, Callable[[], None]], iters: int, max_steal: float,
+               steal_seconds: Callable[[], float | None], cpus: int) -> dict:
+    """``iters`` rounds of one call of each step, so that the ratios compare steps taken at the
+    same moment (a shared machine's speed drifts by tens of percent within a minute). A round
+    during which the hypervisor took more than ``max_steal`` of the CPUs' time (steal) is run
+    again, up to ``iters`` extra rounds in all. Returns the step times (s) per name, the rounds
+    redone and the steal share of the rounds kept."""
     times: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(iters):
+    redone, stolen, capacity = 0, 0.0, 0.0
+    while len(next(iter(times.values()))) < iters:
+        steal0, start_round = steal_seconds(), time.perf_counter()
+        round_times = {}
         for name, step in steps.items():
             start = time.perf_counter()
             step()
-            times[name].append(time.perf_counter() - start)
-    return times
+            round_times[name] = time.perf_counter() - start
+        elapsed = (time.perf_counter() - start_round) * cpus
+        steal1 = steal_seconds()
+        steal = steal1 - steal0 if steal0 is not None and steal1 is not None else 0.0
+        if steal > max_steal * elapsed and redone < iters:
+            redone += 1
+            continue
+        stolen, capacity = stolen + steal, capacity + elapsed
+        for name, t in round_times.items():
+            times[name].append(t)
+    return dict(times=times, redone=redone, steal_share=stolen / capacity if capacity else 0.0)
 
 
 def _onnxruntime_step(model, x):
@@ -293,8 +316,11 @@ def _sweep(models: list, name: str, mode: str, task: str, args: argparse.Namespa
     common = dict(shape=args.shape, batch=args.batch, train=task == 'train step',
                   device=args.device, mode=mode)
     alone = {s['name']: _worker(dict(s, iters=1, **common)) for s in specs}
-    times = _worker(dict(common, name=f'{mode} {task}', interleaved=specs, iters=args.iters))
-    return summarise(alone, times, args.batch)
+    res = _worker(dict(common, name=f'{mode} {task}', interleaved=specs, iters=args.iters,
+                       max_steal=args.max_steal))
+    summary = summarise(alone, res['times'], args.batch)
+    steal = dict(share=res['steal_share'], redone=res['redone'])
+    return summary, steal
 
 
 def summarise(alone: dict[str, dict], times: dict[str, list[float]], batch: int) -> dict:
@@ -369,6 +395,9 @@ def main() -> None:
     parser.add_argument('--profile', action='store_true',
                         help="print the share of CONFIG's inference time per block part")
     parser.add_argument('--plot', default=None, help='write a PNG bar chart of images/s here')
+    parser.add_argument('--max-steal', type=float, default=0.05,
+                        help='redo a round during which the hypervisor took more than this '
+                        "share of the CPUs' time (steal; shared VMs); 1 keeps every round")
     parser.add_argument('--worker', help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -380,7 +409,7 @@ def main() -> None:
         if spec.get('interleaved'):
             print(json.dumps(measure_interleaved(
                 spec['interleaved'], spec['shape'], spec['batch'], spec['iters'], spec['train'],
-                spec['device'], spec['mode'])))
+                spec['device'], spec['mode'], spec.get('max_steal', 0.05))))
             return
         print(json.dumps(measure(spec['config'], spec['core_op'], spec['shape'], spec['batch'],
                                  spec['iters'], spec['train'], spec['device'], spec['mode'])))
@@ -406,13 +435,16 @@ def main() -> None:
           '| vs ConvNeXt-T (same mode) |')
     print('|---|---|---|---|---|---|---|---|')
     plotted = []
+    steal_notes = []
     for task in tasks:
         for mode in args.modes:
             if mode in INFERENCE_ONLY and task != 'inference' or \
                     mode == 'onnxruntime' and args.device != 'cpu':
                 continue
             label = task if mode == 'eager' else f'{task}, {mode}'
-            results = _sweep(models, name, mode, task, args)
+            results, steal = _sweep(models, name, mode, task, args)
+            steal_notes.append(f"{label}: {100 * steal['share']:.1f}%, "
+                               f"{steal['redone']} round(s) redone")
             pure = results.get(f'{name} (pure-PyTorch DCNv3)')
             convnext = results.get('ConvNeXt-T')
             for model_name, r in results.items():
@@ -424,6 +456,8 @@ def main() -> None:
                       f"{r['images_per_s']:.1f} | {r['ms_per_batch']:.0f} | "
                       f"{r['peak_mb']:.0f} | {vs_pure} | {vs_cnx} |", flush=True)
                 plotted.append((model_name, label, r['images_per_s']))
+    print(f'\nCPU time taken by the hypervisor (steal) in the rounds kept, rounds redone '
+          f"above {100 * args.max_steal:.0f}%: " + '; '.join(steal_notes))
     if args.profile:
         # before/after: the plain PyTorch ops, then ours, alternately (the median per part)
         runs: dict[bool, list[dict]] = {True: [], False: []}

@@ -106,7 +106,7 @@ class MLPLayer(nn.Module):
 
     def forward(self, x: Tensor, residual: Tensor | None = None) -> Tensor:
         """``drop(fc2(drop(act(fc1(x)))))``, plus ``residual`` when given (the block's skip
-        connection: on CPU inference it is added inside fc2's kernel)."""
+        connection: on CPU it is added inside fc2's kernel)."""
         x = self.drop(linear_act(x, self.fc1, self.act))
         if residual is None:
             return self.drop(linear_act(x, self.fc2))

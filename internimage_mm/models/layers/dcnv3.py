@@ -131,7 +131,7 @@ class DCNv3(nn.Module):
 
     def forward(self, x: Tensor, residual: Tensor | None = None) -> Tensor:
         """``x``: [N, H, W, C] -> [N, H, W, C], plus ``residual`` when given (a skip
-        connection: on CPU inference it is added inside output_proj's kernel)."""
+        connection: on CPU it is added inside output_proj's kernel)."""
         n, h, w, _ = x.shape
         x_proj = linear_act(x, self.input_proj)
         # Offsets, masks and the centre gate come from the depthwise features of the *input*
@@ -141,7 +141,7 @@ class DCNv3(nn.Module):
                 self.dilation, self.group, self.group_channels, self.offset_scale,
                 self.remove_center)
         if self.core_op == 'DCNv3' and ops_dcnv3.softmax_kernel_applies(x_proj, feat):
-            # CPU inference: one GEMM for offsets and mask logits, the softmax in the kernel.
+            # CPU: one GEMM for offsets and mask logits, the softmax inside the kernels.
             out = ops_dcnv3.dcnv3_from_logits(x_proj, linear_cat(feat, self.offset, self.mask),
                                               *args)
         else:

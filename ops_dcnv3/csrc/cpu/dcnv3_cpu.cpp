@@ -365,6 +365,20 @@ DCNV3_INLINE void softmax_rows(T* __restrict x, int rows, int points) {
   }
 }
 
+// g = y * (g - <y, g>) per row of `points`: the gradient of softmax logits from the gradient
+// of its outputs y, in place.
+template <typename T>
+DCNV3_INLINE void softmax_backward_rows(T* __restrict g, const T* __restrict y, int rows,
+                                        int points) {
+  for (int r = 0; r < rows; ++r) {
+    T* gr = g + r * points;
+    const T* yr = y + r * points;
+    T s = T(0);
+    for (int q = 0; q < points; ++q) s += yr[q] * gr[q];
+    for (int q = 0; q < points; ++q) gr[q] = yr[q] * (gr[q] - s);
+  }
+}
+
 // mask == nullptr: `offset` holds, per pixel, the G*P*2 offsets followed by the G*P mask
 // logits (the offset and mask projections as one GEMM), softmax-normalised here per group.
 template <typename T, int GC>
@@ -525,7 +539,9 @@ DCNV3_INLINE void point_gradients(PointTable<T>& t, int count, T s) {
 }
 
 // The backward of pixels [begin, end) for groups [g0, g1). Without kAtomic the caller owns the
-// grad_input slice of these groups in every image the pixels touch.
+// grad_input slice of these groups in every image the pixels touch. mask == nullptr: fused
+// softmax, `offset` is the offset + mask-logit tensor (see forward_range) and `grad_offset`
+// its gradient (grad_mask unused).
 template <typename T, int GC, bool kAtomic>
 DCNV3_INLINE void backward_pixels(PointTable<T>& table, const T* grad_out, const T* input,
                                   const T* offset, const T* mask, T* grad_input, T* grad_offset,
@@ -540,9 +556,19 @@ DCNV3_INLINE void backward_pixels(PointTable<T>& table, const T* grad_out, const
   const int64_t image_stride = static_cast<int64_t>(p.height_in) * p.width_in * C;
   const T s = static_cast<T>(p.offset_scale);
   // table.run pixels of table.groups >= ng groups fit in the table
+  const int64_t E = static_cast<int64_t>(p.group) * P;  // entries per pixel, all groups
   for (int64_t pix0 = begin; pix0 < end; pix0 += table.run) {
     const int npix = static_cast<int>(std::min<int64_t>(table.run, end - pix0));
-    if (ng == p.group) {  // the offsets and masks of the run are contiguous
+    if (mask == nullptr) {  // the block's offsets and logits of each pixel; softmax here
+      for (int l = 0; l < npix; ++l) {
+        const T* row = offset + (pix0 + l) * 3 * E;
+        deinterleave(row + g0 * 2 * P, table.off_w.data() + l * e, table.off_h.data() + l * e,
+                     e);
+        std::copy_n(row + 2 * E + g0 * P, e, table.msk.data() + l * e);
+      }
+      softmax_rows(table.msk.data(), npix * ng, P);
+      setup_points<T, true>(p, table, pix0, npix, ng, nullptr, table.msk.data());
+    } else if (ng == p.group) {  // the offsets and masks of the run are contiguous
       setup_points<T, true>(p, table, pix0, npix, ng, offset + offset_index(p, pix0, 0, 0),
                             mask + mask_index(p, pix0, 0, 0));
     } else {  // gather the block's slices of each pixel
@@ -563,6 +589,16 @@ DCNV3_INLINE void backward_pixels(PointTable<T>& table, const T* grad_out, const
       }
     }
     point_gradients(table, npix * e, s);
+    if (mask == nullptr) {
+      softmax_backward_rows(table.gmask.data(), table.mask.data(), npix * ng, P);
+      for (int l = 0; l < npix; ++l) {
+        T* row = grad_offset + (pix0 + l) * 3 * E;
+        interleave(table.goff_w.data() + l * e, table.goff_h.data() + l * e, row + g0 * 2 * P,
+                   e);
+        std::copy_n(table.gmask.data() + l * e, e, row + 2 * E + g0 * P);
+      }
+      continue;
+    }
     for (int l = 0; l < npix; ++l) {
       interleave(table.goff_w.data() + l * e, table.goff_h.data() + l * e,
                  grad_offset + offset_index(p, pix0 + l, g0, 0), e);
@@ -731,6 +767,35 @@ at::Tensor run_forward(const at::Tensor& input, const at::Tensor& offset, const 
   return output;
 }
 
+// mask undefined: `offset` is the combined offset + mask-logit tensor; returns {grad_input,
+// grad_offset_mask}. Otherwise {grad_input, grad_offset, grad_mask}.
+std::vector<at::Tensor> run_backward(const at::Tensor& grad_output, const at::Tensor& input,
+                                     const at::Tensor& offset, const at::Tensor& mask,
+                                     const Params& p, BackwardStrategy strategy) {
+  auto go = grad_output.contiguous();
+  auto in = input.contiguous();
+  auto off = offset.contiguous();
+  auto msk = mask.defined() ? mask.contiguous() : mask;
+  check_image_size(p);
+  auto grad_input = at::zeros_like(in);  // scattered into
+  // Written once per entry (point_gradients covers outside points too): no zero fill.
+  auto grad_offset = at::empty_like(off);
+  auto grad_mask = msk.defined() ? at::empty_like(msk) : msk;
+  std::vector<at::Tensor> grads{grad_input, grad_offset};
+  if (msk.defined()) grads.push_back(grad_mask);
+  if (go.numel() == 0) return grads;
+  AT_DISPATCH_FLOATING_TYPES(in.scalar_type(), "dcnv3_cpu_backward", [&] {
+    backward_impl<scalar_t>(go.const_data_ptr<scalar_t>(), in.const_data_ptr<scalar_t>(),
+                            off.const_data_ptr<scalar_t>(),
+                            msk.defined() ? msk.const_data_ptr<scalar_t>() : nullptr,
+                            grad_input.mutable_data_ptr<scalar_t>(),
+                            grad_offset.mutable_data_ptr<scalar_t>(),
+                            msk.defined() ? grad_mask.mutable_data_ptr<scalar_t>() : nullptr, p,
+                            strategy);
+  });
+  return grads;
+}
+
 }  // namespace
 
 at::Tensor cpu_forward(const at::Tensor& input, const at::Tensor& offset, const at::Tensor& mask,
@@ -746,24 +811,14 @@ at::Tensor cpu_forward_softmax(const at::Tensor& input, const at::Tensor& offset
 std::vector<at::Tensor> cpu_backward(const at::Tensor& grad_output, const at::Tensor& input,
                                      const at::Tensor& offset, const at::Tensor& mask,
                                      const Params& p, BackwardStrategy strategy) {
-  auto go = grad_output.contiguous();
-  auto in = input.contiguous();
-  auto off = offset.contiguous();
-  auto msk = mask.contiguous();
-  check_image_size(p);
-  auto grad_input = at::zeros_like(in);  // scattered into
-  // Written once per entry (point_gradients covers outside points too): no zero fill.
-  auto grad_offset = at::empty_like(off);
-  auto grad_mask = at::empty_like(msk);
-  if (go.numel() == 0) return {grad_input, grad_offset, grad_mask};
-  AT_DISPATCH_FLOATING_TYPES(in.scalar_type(), "dcnv3_cpu_backward", [&] {
-    backward_impl<scalar_t>(go.const_data_ptr<scalar_t>(), in.const_data_ptr<scalar_t>(),
-                            off.const_data_ptr<scalar_t>(), msk.const_data_ptr<scalar_t>(),
-                            grad_input.mutable_data_ptr<scalar_t>(),
-                            grad_offset.mutable_data_ptr<scalar_t>(),
-                            grad_mask.mutable_data_ptr<scalar_t>(), p, strategy);
-  });
-  return {grad_input, grad_offset, grad_mask};
+  return run_backward(grad_output, input, offset, mask, p, strategy);
+}
+
+std::vector<at::Tensor> cpu_backward_softmax(const at::Tensor& grad_output,
+                                             const at::Tensor& input,
+                                             const at::Tensor& offset_mask, const Params& p,
+                                             BackwardStrategy strategy) {
+  return run_backward(grad_output, input, offset_mask, at::Tensor(), p, strategy);
 }
 
 }  // namespace dcnv3

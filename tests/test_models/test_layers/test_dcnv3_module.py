@@ -57,23 +57,40 @@ def test_compiled_and_pytorch_cores_agree(options):
 @pytest.mark.skipif(not ops_dcnv3.extension_available(), reason='compiled extension not built')
 @pytest.mark.parametrize('options', [dict(), dict(center_feature_scale=True),
                                      dict(remove_center=True, dw_kernel_size=5)])
-def test_inference_path_matches_training_path(options, monkeypatch):
-    """CPU inference takes one GEMM for offsets and mask logits and the kernel's own softmax;
-    the result equals the separate projections + softmax + core of the autograd path."""
+def test_fused_paths_match_the_composed_path(options, monkeypatch):
+    """On CPU, inference and training take one GEMM for offsets and mask logits and the
+    kernels' own softmax; outputs and gradients equal the separate projections + softmax +
+    core (the path of CUDA, half precision and tracing). In float64: in float32 a sampling
+    point within rounding of a pixel row or column may fall on either side of it in the two
+    paths, which changes the offsets' gradient there (bilinear sampling has a kink)."""
     torch.manual_seed(0)
-    m = DCNv3(channels=32, group=4, offset_scale=1.5, **options).eval()
+    m = DCNv3(channels=32, group=4, offset_scale=1.5, **options).eval().double()
     perturb_(m, scale=0.5)
-    x = torch.randn(2, 9, 11, 32)
+    x = torch.randn(2, 9, 11, 32, dtype=torch.float64, requires_grad=True)
+    C = ops_dcnv3.function._ops._C
     used = []
-    kernel = ops_dcnv3.function._ops._C.forward_softmax
-    monkeypatch.setattr(ops_dcnv3.function._ops._C, 'forward_softmax',
-                        lambda *a: used.append(1) or kernel(*a))
-    expected = m(x)  # grad enabled, parameters require grad: the composed path
-    assert used == []
+    for name in ('forward_softmax', 'backward_softmax'):
+        kernel = getattr(C, name)
+        monkeypatch.setattr(C, name, lambda *a, _k=kernel, _n=name: used.append(_n) or _k(*a))
+    tensors = [x, *m.parameters()]
+
+    def run():
+        y = m(x)
+        return y, torch.autograd.grad(y.square().sum(), tensors)
+
+    fused, fused_grads = run()
+    assert used == ['forward_softmax', 'backward_softmax']
     with torch.no_grad():
         out = m(x)
-    assert used == [1]
-    torch.testing.assert_close(out, expected.detach(), rtol=1e-5, atol=1e-5)
+    assert used[-1] == 'forward_softmax' and len(used) == 3
+    with monkeypatch.context() as mp:
+        mp.setattr(ops_dcnv3, 'softmax_kernel_applies', lambda *t: False)
+        expected, expected_grads = run()
+    assert len(used) == 3  # the composed path does not touch the fused kernels
+    torch.testing.assert_close(out, expected.detach(), rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(fused, expected, rtol=1e-10, atol=1e-10)
+    for a, b in zip(fused_grads, expected_grads):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
 
 
 def test_forward_follows_the_official_rule():
