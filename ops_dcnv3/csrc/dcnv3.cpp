@@ -151,7 +151,8 @@ void check_grad_output(const at::Tensor& grad_output, const at::Tensor& input, c
 }
 
 BackwardStrategy cpu_strategy(int64_t strategy) {
-  TORCH_CHECK_VALUE(strategy >= 0 && strategy <= 2, "dcnv3: strategy must be 0 (auto), 1 or 2");
+  TORCH_CHECK_VALUE(strategy >= 0 && strategy <= 3,
+                    "dcnv3: strategy must be 0 (auto), 1 (owner), 2 (atomic) or 3 (replicas)");
   auto how = static_cast<BackwardStrategy>(strategy);
   if (at::globalContext().deterministicAlgorithms()) {
     // The owner strategy sums every grad_input element in a fixed order; atomic adds do not.
@@ -199,8 +200,8 @@ std::vector<at::Tensor> backward(const at::Tensor& grad_output, const at::Tensor
                                remove_center);
   check_grad_output(grad_output, input, p);
   if (input.is_cuda()) {
-    TORCH_CHECK_VALUE(strategy >= 0 && strategy <= 2,
-                      "dcnv3: strategy must be 0 (auto), 1 or 2");
+    TORCH_CHECK_VALUE(strategy >= 0 && strategy <= 3,
+                      "dcnv3: strategy must be 0 (auto), 1 (owner), 2 (atomic) or 3 (replicas)");
 #ifdef WITH_CUDA
     // float atomicAdd into grad_input: the summation order varies from run to run.
     at::globalContext().alertNotDeterministic("dcnv3_backward_cuda");

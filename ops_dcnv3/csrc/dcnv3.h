@@ -14,6 +14,9 @@ enum class BackwardStrategy : int64_t {
   kAuto = 0,
   kOwner = 1,   // one task per (image, group): each owns its slice of grad_input, no atomics
   kAtomic = 2,  // one task per output pixel: atomic adds into grad_input
+  // one task per (image, group, band of output rows): each band scatters into its own copy
+  // of grad_input, the copies are summed at the end (for too few (image, group) pairs)
+  kReplicas = 3,
 };
 
 // Validates sizes and fills Params (TORCH_CHECK raises; never aborts the process).

@@ -66,7 +66,10 @@ def dcnv3_backward(grad_output: Tensor, input: Tensor, offset: Tensor, mask: Ten
     """Gradients (input, offset, mask) of DCNv3.
 
     ``strategy`` picks how the CPU backward avoids races on grad_input: 0 auto, 1 one task per
-    (image, group) owning its slice, 2 atomic adds per output pixel. CUDA ignores it.
+    (image, group) owning its slice, 2 atomic adds per output pixel, 3 one task per (image,
+    group, band of output rows) with a grad_input copy per band, summed at the end (auto's
+    choice when there are fewer than threads / 4 (image, group) pairs, within 512 MiB of
+    copies). CUDA ignores it.
     """
     return run_backward(grad_output, input, offset, mask, kernel_h, kernel_w, stride_h, stride_w,
                         pad_h, pad_w, dilation_h, dilation_w, group, group_channels, offset_scale,

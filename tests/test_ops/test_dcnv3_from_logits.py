@@ -102,11 +102,11 @@ def _grads(fn, input, offset_mask, seed=0):
 @given(kernel=st.sampled_from([1, 3, 5]), stride=st.integers(1, 2), group=st.integers(1, 5),
        group_channels=st.sampled_from([1, 3, 8, 16]), remove_center=st.booleans(),
        size=st.integers(1, 8), batch=st.integers(1, 3), seed=st.integers(0, 2**16),
-       strategy=st.sampled_from([0, 1, 2]))
+       strategy=st.sampled_from([0, 1, 2, 3]))
 def test_fused_backward_matches_composition(kernel, stride, group, group_channels,
                                             remove_center, size, batch, seed, strategy):
     """float64 gradients of input and of offsets + logits equal the composition's, for every
-    CPU backward strategy (owner tasks over blocks of groups, atomic adds)."""
+    CPU backward strategy (owner tasks over blocks of groups, atomic adds, row bands)."""
     args = Args(kernel_h=kernel, kernel_w=kernel, stride_h=stride, stride_w=stride,
                 pad_h=kernel // 2, pad_w=kernel // 2, group=group, group_channels=group_channels,
                 remove_center=remove_center and kernel > 1)
@@ -179,6 +179,6 @@ def test_direct_binding_checks_shapes_and_device():
     with pytest.raises(TypeError, match='grad_output must have'):
         C.backward_softmax(g.double(), input, offset_mask, *args.tuple(), 0)
     with pytest.raises(ValueError, match='strategy'):
-        C.backward_softmax(g, input, offset_mask, *args.tuple(), 3)
+        C.backward_softmax(g, input, offset_mask, *args.tuple(), 4)
     with pytest.raises(ValueError, match='offset_mask'):
         C.backward_softmax(g, input, offset_mask[..., :-1], *args.tuple(), 0)

@@ -60,9 +60,10 @@ def test_compiled_matches_reference(call):
         torch.testing.assert_close(a.double(), b, rtol=tol, atol=tol, msg=f'grad_{name}')
 
 
-@pytest.mark.parametrize('strategy', [1, 2])
+@pytest.mark.parametrize('strategy', [1, 2, 3])
 def test_backward_strategies_agree(strategy):
-    # Both CPU race-avoidance strategies (owner of a grad_input slice / atomic adds) are exact.
+    # Every CPU race-avoidance strategy (owner of a grad_input slice / atomic adds / bands of
+    # rows with a grad_input copy each) is exact.
     args = Args(group=3, group_channels=5)
     x, off, mask = make_inputs(args, batch=3, height=9, width=8)
     grad_out = torch.randn(3, 9, 8, 15, dtype=torch.float64)
@@ -92,6 +93,31 @@ def test_owner_strategy_splits_groups_into_blocks_exactly(batch, group, group_ch
     (dcnv3_pytorch(*leaves, *args.tuple()) * grad_out).sum().backward()
     for a, leaf in zip(got, leaves):
         torch.testing.assert_close(a, leaf.grad, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize('batch,group,height,threads,strategy', [
+    (1, 1, 7, 4, 3), (1, 2, 7, 7, 3), (1, 1, 3, 16, 3), (2, 1, 5, 3, 3), (1, 1, 7, 16, 0),
+    (1, 2, 6, 32, 0)])
+def test_replica_strategy_splits_rows_into_bands_exactly(batch, group, height, threads,
+                                                         strategy):
+    # Replica tasks are (image, group, band of output rows), one grad_input copy per band:
+    # 2 to `height` bands (uneven ones included); auto (0) picks them when batch * group is
+    # small against the threads. The copies are summed in a fixed order: bit-identical reruns.
+    args = Args(group=group, group_channels=5)
+    x, off, mask = make_inputs(args, batch=batch, height=height, width=6)
+    grad_out = torch.randn(batch, height, 6, group * 5, dtype=torch.float64)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        got = dcnv3_backward(grad_out, x, off, mask, *args.tuple(), strategy=strategy)
+        again = dcnv3_backward(grad_out, x, off, mask, *args.tuple(), strategy=strategy)
+    finally:
+        torch.set_num_threads(before)
+    leaves = [t.clone().requires_grad_() for t in (x, off, mask)]
+    (dcnv3_pytorch(*leaves, *args.tuple()) * grad_out).sum().backward()
+    for a, b, leaf in zip(got, again, leaves):
+        torch.testing.assert_close(a, leaf.grad, rtol=1e-10, atol=1e-10)
+        assert torch.equal(a, b)
 
 
 def test_non_contiguous_inputs():

@@ -16,9 +16,12 @@ def _run(*args):
 
 def test_benchmark_dcnv3_prints_table_and_targets():
     out = _run(REPO / 'tools/analysis_tools/benchmark_dcnv3.py', '--device', 'cpu',
-               '--repeats', '1', '--shapes', '1,8,8,32,2')
+               '--repeats', '1', '--shapes', '1,8,8,32,2', '--strategies')
     assert '| 1,8,8,32,2 |' in out and 'official/op f+b' in out and 'bwd/fwd <= 3x' in out
     assert 'Targets:' in out
+    strategy_rows = [line for line in out.split('CPU backward strategies')[1].splitlines()
+                     if line.startswith('| 1,8,8,32,2')]
+    assert len(strategy_rows) == 1 and strategy_rows[0].count('x)') == 4
 
 
 def test_benchmark_model_inference_and_train_step(tmp_path):

@@ -13,9 +13,15 @@ kernel on the same tensor, and prints the ratios:
   ref/op fwd, f+b  our pure-PyTorch path / compiled                      (CPU fwd >= 10, f+b >= 5)
   op/dw fwd        compiled forward time / depthwise-conv forward time   (CPU <= 8, GPU <= 2)
 
+``--strategies`` adds, on CPU, the backward time of each way the CPU backward avoids write
+races on grad_input (``dcnv3_backward(strategy=...)``: owner tasks, atomic adds, row bands
+with a grad_input copy each, and the automatic choice), relative to the forward, for each
+shape at the given threads: the one to look at for batch 1 on a machine with many cores.
+
 Usage:
   python tools/analysis_tools/benchmark_dcnv3.py [--device cpu|cuda|all] [--repeats N]
       [--dtypes float32 float16 bfloat16] [--shapes N,H,W,C,G ...] [--threads T]
+      [--strategies]
 """
 from __future__ import annotations
 
@@ -142,6 +148,21 @@ def _check(checks: list[str], label: str, value: str, ok: bool) -> None:
     checks.append(f"{label}: {'met' if ok else 'NOT met'} ({value})")
 
 
+STRATEGIES = {'owner': 1, 'atomic': 2, 'replicas': 3, 'auto': 0}
+
+
+def bench_strategies(n, h, w, c, g, repeats) -> dict[str, float]:
+    """CPU float32: the forward and the backward under each strategy (ms), interleaved."""
+    from ops_dcnv3.ops import dcnv3_backward  # the compiled op (checked in main)
+    args = (3, 3, 1, 1, 1, 1, 1, 1, g, c // g, 1.0, False)
+    x, off, mask = _inputs(n, h, w, c, g, torch.float32, 'cpu')
+    grad = torch.ones(n, h, w, c)
+    fns = {'fwd': lambda: dcnv3(x, off, mask, *args)}
+    for name, code in STRATEGIES.items():
+        fns[name] = functools.partial(dcnv3_backward, grad, x, off, mask, *args, strategy=code)
+    return _timed(fns, 'cpu', repeats)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--device', default='all', choices=['cpu', 'cuda', 'all'])
@@ -152,6 +173,8 @@ def main() -> None:
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     parser.add_argument('--skip-reference', action='store_true',
                         help='skip the (slow) pure-PyTorch path')
+    parser.add_argument('--strategies', action='store_true',
+                        help='CPU: also time each backward strategy against the forward')
     args = parser.parse_args()
     if not extension_available():
         raise SystemExit('ops_dcnv3 extension is not built: `make ops` first')
@@ -216,6 +239,17 @@ def main() -> None:
                   worst['fwdbwd'] >= t['fwdbwd'])
         check(f"op/dw fwd <= {t['dw']:g}x", f"worst {worst['dw']:.1f}x", worst['dw'] <= t['dw'])
         print('\nTargets: ' + '; '.join(checks))
+        if device == 'cpu' and args.strategies:
+            print(f'\nCPU backward strategies, {torch.get_num_threads()} threads (backward ms, '
+                  'and / forward):\n')
+            print('| shape | N,H,W,C,G | fwd ms | ' +
+                  ' | '.join(f'{k} bwd' for k in STRATEGIES) + ' |')
+            print('|---|---|---|' + '---|' * len(STRATEGIES))
+            for name, n, h, w, c, g in shapes:
+                r = bench_strategies(n, h, w, c, g, args.repeats)
+                cells = ' | '.join(f"{r[k]:.2f} ({r[k] / r['fwd']:.1f}x)" for k in STRATEGIES)
+                print(f"| {name} | {n},{h},{w},{c},{g} | {r['fwd']:.2f} | {cells} |",
+                      flush=True)
 
 
 if __name__ == '__main__':

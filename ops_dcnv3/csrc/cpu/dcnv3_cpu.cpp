@@ -330,12 +330,14 @@ DCNV3_INLINE bool all_within(const T* x, int count, T lo, T hi) {
   constexpr int L = 64 / sizeof(T);
   using V = typename Vec<T, L>::type;
   int k = 0;
-  bool ok = true;
+  // lanes stay all-ones while every value seen is in range; reduced once at the end
+  auto acc = V{} == V{};  // all lanes true
   for (; k + L <= count; k += L) {
     const V v = load<V>(x + k);
-    const auto in = (v >= lo) & (v <= hi);
-    for (int i = 0; i < L; ++i) ok &= in[i] != 0;
+    acc &= (v >= lo) & (v <= hi);
   }
+  bool ok = true;
+  for (int i = 0; i < L; ++i) ok &= acc[i] != 0;
   for (; k < count; ++k) ok &= x[k] >= lo && x[k] <= hi;
   return ok;
 }
@@ -609,12 +611,14 @@ DCNV3_INLINE void backward_pixels(PointTable<T>& table, const T* grad_out, const
 
 // A chunk of the backward with one point table (its buffers are set up once per chunk, not per
 // task). kAtomic: [begin, end) are output pixels, all groups each; else they are owner tasks,
-// task t = image t / blocks, block t % blocks of the groups, each owning that slice of
-// grad_input.
+// task t = (image, block of the groups, band of output rows) with the band fastest and the
+// image slowest; the task owns that block's slice of its band's grad_input copy,
+// buffers[band] (one band: the grad_input itself).
 template <typename T, int GC, bool kAtomic>
 DCNV3_INLINE void backward_range(const T* grad_out, const T* input, const T* offset,
                                  const T* mask, T* grad_input, T* grad_offset, T* grad_mask,
-                                 const Params& p, int64_t begin, int64_t end, int blocks) {
+                                 const Params& p, int64_t begin, int64_t end, int blocks,
+                                 int bands, T* const* buffers) {
   if (kAtomic) {
     PointTable<T> table(p, p.group);
     backward_pixels<T, GC, true>(table, grad_out, input, offset, mask, grad_input, grad_offset,
@@ -624,11 +628,15 @@ DCNV3_INLINE void backward_range(const T* grad_out, const T* input, const T* off
   PointTable<T> table(p, (p.group + blocks - 1) / blocks);
   const int64_t plane = static_cast<int64_t>(p.height_out) * p.width_out;
   for (int64_t t = begin; t < end; ++t) {
-    const int64_t n = t / blocks;
-    const int b = static_cast<int>(t % blocks);
-    backward_pixels<T, GC, false>(table, grad_out, input, offset, mask, grad_input, grad_offset,
-                                  grad_mask, p, n * plane, (n + 1) * plane,
-                                  b * p.group / blocks, (b + 1) * p.group / blocks);
+    const int r = static_cast<int>(t % bands);
+    const int64_t n = t / bands / blocks;
+    const int b = static_cast<int>(t / bands % blocks);
+    const int64_t row0 = static_cast<int64_t>(r) * p.height_out / bands;
+    const int64_t row1 = static_cast<int64_t>(r + 1) * p.height_out / bands;
+    backward_pixels<T, GC, false>(table, grad_out, input, offset, mask, buffers[r], grad_offset,
+                                  grad_mask, p, n * plane + row0 * p.width_out,
+                                  n * plane + row1 * p.width_out, b * p.group / blocks,
+                                  (b + 1) * p.group / blocks);
   }
 }
 
@@ -655,7 +663,8 @@ DCNV3_INLINE void backward_range(const T* grad_out, const T* input, const T* off
   DCNV3_CPU_CLONES void backward_chunk_##SUFFIX(const T* grad_out, const T* input,              \
                                                 const T* offset, const T* mask, T* grad_input,  \
                                                 T* grad_offset, T* grad_mask, const Params& p,  \
-                                                int64_t begin, int64_t end, int blocks) {       \
+                                                int64_t begin, int64_t end, int blocks,         \
+                                                int bands, T* const* buffers) {                 \
     using scalar_t = T;                                                                         \
     if (blocks == 0) {                                                                          \
       DCNV3_GC_SWITCH(p.group_channels, DCNV3_BWD_ATOMIC_CALL)                                  \
@@ -667,10 +676,10 @@ DCNV3_INLINE void backward_range(const T* grad_out, const T* input, const T* off
 #define DCNV3_FWD_CALL(GC) forward_range<scalar_t, GC>(input, offset, mask, output, p, begin, end)
 #define DCNV3_BWD_ATOMIC_CALL(GC)                                                        \
   backward_range<scalar_t, GC, true>(grad_out, input, offset, mask, grad_input, grad_offset,  \
-                                     grad_mask, p, begin, end, 0)
+                                     grad_mask, p, begin, end, 0, 1, nullptr)
 #define DCNV3_BWD_OWNER_CALL(GC)                                                         \
   backward_range<scalar_t, GC, false>(grad_out, input, offset, mask, grad_input, grad_offset, \
-                                      grad_mask, p, begin, end, blocks)
+                                      grad_mask, p, begin, end, blocks, bands, buffers)
 
 DCNV3_DEFINE_CPU_ENTRY_POINTS(float, f32)
 DCNV3_DEFINE_CPU_ENTRY_POINTS(double, f64)
@@ -686,11 +695,12 @@ void forward_chunk(const double* i, const double* o, const double* m, double* ou
 }
 template <typename T>
 void backward_chunk(const T* go, const T* i, const T* o, const T* m, T* gi, T* goff, T* gm,
-                    const Params& p, int64_t b, int64_t e, int blocks) {
+                    const Params& p, int64_t b, int64_t e, int blocks, int bands = 1,
+                    T* const* buffers = nullptr) {
   if constexpr (std::is_same_v<T, float>)
-    backward_chunk_f32(go, i, o, m, gi, goff, gm, p, b, e, blocks);
+    backward_chunk_f32(go, i, o, m, gi, goff, gm, p, b, e, blocks, bands, buffers);
   else
-    backward_chunk_f64(go, i, o, m, gi, goff, gm, p, b, e, blocks);
+    backward_chunk_f64(go, i, o, m, gi, goff, gm, p, b, e, blocks, bands, buffers);
 }
 
 template <typename T>
@@ -715,23 +725,61 @@ int owner_blocks(const Params& p, int threads) {
   return p.group;
 }
 
+// Replica bands: the extra grad_input copies may take at most this many bytes in all.
+constexpr int64_t kReplicaBytes = int64_t{512} << 20;
+
+// Bands of output rows for the replica strategy: enough (image, group, band) tasks for every
+// thread, within kReplicaBytes of extra copies and one band per output row at most.
+int replica_bands(const Params& p, int threads, int64_t input_bytes) {
+  const int64_t owners = p.batch * p.group;
+  int64_t bands = (threads + owners - 1) / owners;
+  bands = std::min<int64_t>(bands, p.height_out);
+  if (input_bytes > 0) bands = std::min<int64_t>(bands, 1 + kReplicaBytes / input_bytes);
+  return static_cast<int>(std::max<int64_t>(bands, 1));
+}
+
 template <typename T>
 void backward_impl(const T* grad_out, const T* input, const T* offset, const T* mask,
                    T* grad_input, T* grad_offset, T* grad_mask, const Params& p,
-                   BackwardStrategy strategy) {
+                   BackwardStrategy strategy, const at::Tensor& grad_input_tensor) {
   const int64_t plane = static_cast<int64_t>(p.height_out) * p.width_out;
   const int threads = at::get_num_threads();
-  if (strategy == BackwardStrategy::kAuto)
-    // Atomic adds cost ~7x per element: worth it only when owners would leave most threads idle.
-    strategy = p.batch * p.group * 4 >= threads ? BackwardStrategy::kOwner
-                                                : BackwardStrategy::kAtomic;
+  const int64_t input_bytes = grad_input_tensor.numel() * static_cast<int64_t>(sizeof(T));
+  if (strategy == BackwardStrategy::kAuto) {
+    // Owner tasks when there are enough (image, group) pairs; else bands of output rows with
+    // a grad_input copy each (summed at the end); atomic adds (~7x the cost per element) only
+    // when those copies would not fit.
+    if (p.batch * p.group * 4 >= threads)
+      strategy = BackwardStrategy::kOwner;
+    else if (replica_bands(p, threads, input_bytes) > 1)
+      strategy = BackwardStrategy::kReplicas;
+    else
+      strategy = BackwardStrategy::kAtomic;
+  }
   if (strategy == BackwardStrategy::kOwner) {
     // One task per (image, block of groups): it alone writes that slice of grad_input.
     const int blocks = owner_blocks(p, threads);
+    T* const buffers[1] = {grad_input};
     at::parallel_for(0, p.batch * blocks, 1, [&](int64_t begin, int64_t end) {
       backward_chunk(grad_out, input, offset, mask, grad_input, grad_offset, grad_mask, p, begin,
-                     end, blocks);
+                     end, blocks, 1, buffers);
     });
+    return;
+  }
+  if (strategy == BackwardStrategy::kReplicas) {
+    // One task per (image, group, band of output rows); band r scatters into copy r.
+    const int bands = std::max(2, replica_bands(p, threads, input_bytes));
+    std::vector<at::Tensor> copies;
+    std::vector<T*> buffers{grad_input};
+    for (int r = 1; r < bands; ++r) {
+      copies.push_back(at::zeros_like(grad_input_tensor));
+      buffers.push_back(copies.back().mutable_data_ptr<T>());
+    }
+    at::parallel_for(0, p.batch * p.group * bands, 1, [&](int64_t begin, int64_t end) {
+      backward_chunk(grad_out, input, offset, mask, grad_input, grad_offset, grad_mask, p, begin,
+                     end, p.group, bands, buffers.data());
+    });
+    for (const auto& copy : copies) grad_input_tensor.add_(copy);  // fixed order: deterministic
     return;
   }
   const int64_t work = std::max<int64_t>(1, static_cast<int64_t>(p.group) * p.num_points *
@@ -791,7 +839,7 @@ std::vector<at::Tensor> run_backward(const at::Tensor& grad_output, const at::Te
                             grad_input.mutable_data_ptr<scalar_t>(),
                             grad_offset.mutable_data_ptr<scalar_t>(),
                             msk.defined() ? grad_mask.mutable_data_ptr<scalar_t>() : nullptr, p,
-                            strategy);
+                            strategy, grad_input);
   });
   return grads;
 }
