@@ -150,16 +150,15 @@ void check_grad_output(const at::Tensor& grad_output, const at::Tensor& input, c
                     input.device(), ", got ", grad_output.device());
 }
 
-BackwardStrategy cpu_strategy(int64_t strategy) {
+// The backward strategy argument, checked on every device (CUDA ignores it). Owner tasks and
+// replicas sum every grad_input element in a fixed order; atomic adds do not, so asking for
+// them under torch.use_deterministic_algorithms alerts (auto then never picks them).
+BackwardStrategy check_strategy(int64_t strategy, const at::Tensor& input) {
   TORCH_CHECK_VALUE(strategy >= 0 && strategy <= 3,
                     "dcnv3: strategy must be 0 (auto), 1 (owner), 2 (atomic) or 3 (replicas)");
-  auto how = static_cast<BackwardStrategy>(strategy);
-  if (at::globalContext().deterministicAlgorithms()) {
-    // The owner strategy sums every grad_input element in a fixed order; atomic adds do not.
-    if (how == BackwardStrategy::kAuto) how = BackwardStrategy::kOwner;
-    if (how == BackwardStrategy::kAtomic)
-      at::globalContext().alertNotDeterministic("dcnv3_backward_cpu with strategy=2 (atomic)");
-  }
+  const auto how = static_cast<BackwardStrategy>(strategy);
+  if (how == BackwardStrategy::kAtomic && !input.is_cuda())
+    at::globalContext().alertNotDeterministic("dcnv3_backward_cpu with strategy=2 (atomic)");
   return how;
 }
 
@@ -185,7 +184,8 @@ std::vector<at::Tensor> backward_softmax(const at::Tensor& grad_output, const at
                                   pad_h, pad_w, dilation_h, dilation_w, group, group_channels,
                                   offset_scale, remove_center);
   check_grad_output(grad_output, input, p);
-  return cpu_backward_softmax(grad_output, input, offset_mask, p, cpu_strategy(strategy));
+  const BackwardStrategy how = check_strategy(strategy, input);
+  return cpu_backward_softmax(grad_output, input, offset_mask, p, how);
 }
 
 std::vector<at::Tensor> backward(const at::Tensor& grad_output, const at::Tensor& input,
@@ -199,9 +199,8 @@ std::vector<at::Tensor> backward(const at::Tensor& grad_output, const at::Tensor
                                pad_w, dilation_h, dilation_w, group, group_channels, offset_scale,
                                remove_center);
   check_grad_output(grad_output, input, p);
+  const BackwardStrategy how = check_strategy(strategy, input);
   if (input.is_cuda()) {
-    TORCH_CHECK_VALUE(strategy >= 0 && strategy <= 3,
-                      "dcnv3: strategy must be 0 (auto), 1 (owner), 2 (atomic) or 3 (replicas)");
 #ifdef WITH_CUDA
     // float atomicAdd into grad_input: the summation order varies from run to run.
     at::globalContext().alertNotDeterministic("dcnv3_backward_cuda");
@@ -211,7 +210,7 @@ std::vector<at::Tensor> backward(const at::Tensor& grad_output, const at::Tensor
 #endif
   }
   check_cpu(input);
-  return cpu_backward(grad_output, input, offset, mask, p, cpu_strategy(strategy));
+  return cpu_backward(grad_output, input, offset, mask, p, how);
 }
 
 bool with_cuda() {

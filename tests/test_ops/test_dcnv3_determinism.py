@@ -34,15 +34,24 @@ def test_cpu_atomic_strategy_alerts(deterministic):
         dcnv3_backward(*_call(), strategy=2)
 
 
-def test_cpu_auto_strategy_is_deterministic_when_asked(deterministic):
+@pytest.mark.parametrize('threads, expected', [(2, 1), (32, 3)])
+def test_cpu_auto_strategy_is_deterministic_when_asked(deterministic, threads, expected):
+    # 1 image x 2 groups: owner tasks at 2 threads; at 32, too few (image, group) pairs, so
+    # auto takes replicas (deterministic too), never atomics, and raises no alert.
     deterministic()
     call = _call()
-    first = dcnv3_backward(*call)  # auto: would pick atomics for a single image and group
-    owner = dcnv3_backward(*call, strategy=1)
-    for a, b in zip(first, owner):
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        first = dcnv3_backward(*call)
+        chosen = dcnv3_backward(*call, strategy=expected)
+        reruns = [dcnv3_backward(*call) for _ in range(3)]
+    finally:
+        torch.set_num_threads(before)
+    for a, b in zip(first, chosen):
         assert torch.equal(a, b)
-    for _ in range(3):
-        for a, b in zip(dcnv3_backward(*call), first):
+    for rerun in reruns:
+        for a, b in zip(rerun, first):
             assert torch.equal(a, b)
 
 

@@ -19,7 +19,10 @@
 
 #include "../dcnv3.h"
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+// DCNV3_NO_CLONES (development builds with -march=native) compiles one version: a third of the
+// build time.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(DCNV3_NO_CLONES)
 #define DCNV3_CPU_CLONES \
   __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
@@ -32,8 +35,9 @@ namespace {
 
 // Work per parallel chunk that amortises thread start-up (in multiply-adds).
 constexpr int64_t kGrainWork = 32768;
-// Table entries (sampling points) set up together: small enough for the tables to stay in L1/L2.
-constexpr int kRunEntries = 1024;
+// Table entries (sampling points) set up together: small enough for the tables to stay in L1
+// (1024 was ~5% slower in the forward at InternImage-T stage 1, the same in the backward).
+constexpr int kRunEntries = 256;
 
 // A GC-wide vector of T (GCC vector extension) and unaligned load/store of one.
 template <typename T, int GC>
@@ -231,7 +235,7 @@ DCNV3_INLINE void setup_points(const Params& p, PointTable<T>& t, int64_t pix0, 
   for (int k = 0; k < count; ++k) {
     const Bilinear<T> b = bilinear<T>(location<T>(bh[k], oh[k], s),
                                       location<T>(bw[k], ow[k], s), H, W);
-    const T m = kBackward ? T(1) : mask[k];
+    const T m = mask[k];
     w0[k] = b.w00() * m;
     w1[k] = b.w01() * m;
     w2[k] = b.w10() * m;
@@ -240,7 +244,8 @@ DCNV3_INLINE void setup_points(const Params& p, PointTable<T>& t, int64_t pix0, 
     e1[k] = (b.cy0 * W + b.cx1) * C;
     e2[k] = (b.cy1 * W + b.cx0) * C;
     e3[k] = (b.cy1 * W + b.cx1) * C;
-    inside[k] = b.inside;
+    // 0: outside, 1: inside, 2: inside with all four corners in the image
+    inside[k] = b.inside + b.v00 * b.v01 * b.v10 * b.v11;
     if (kBackward) {
       v0[k] = b.v00;
       v1[k] = b.v01;
@@ -381,6 +386,24 @@ DCNV3_INLINE void softmax_backward_rows(T* __restrict g, const T* __restrict y, 
   }
 }
 
+// Pass 1 from the combined tensor (per pixel the G*P*2 offsets, then the G*P mask logits) for
+// the groups [g0, g0 + ng) of the run of pixels [pix0, pix0 + npix): the softmax of each
+// group's logits is taken here, so the mask is never written to memory.
+template <typename T, bool kBackward>
+DCNV3_INLINE void setup_from_logits(const Params& p, PointTable<T>& t, const T* offset_mask,
+                                    int64_t pix0, int npix, int g0, int ng) {
+  const int P = p.num_points;
+  const int64_t E = static_cast<int64_t>(p.group) * P;  // entries per pixel, all groups
+  const int e = ng * P;
+  for (int l = 0; l < npix; ++l) {
+    const T* row = offset_mask + (pix0 + l) * 3 * E;
+    deinterleave(row + g0 * 2 * P, t.off_w.data() + l * e, t.off_h.data() + l * e, e);
+    std::copy_n(row + 2 * E + g0 * P, e, t.msk.data() + l * e);
+  }
+  softmax_rows(t.msk.data(), npix * ng, P);
+  setup_points<T, kBackward>(p, t, pix0, npix, ng, nullptr, t.msk.data());
+}
+
 // mask == nullptr: `offset` holds, per pixel, the G*P*2 offsets followed by the G*P mask
 // logits (the offset and mask projections as one GEMM), softmax-normalised here per group.
 template <typename T, int GC>
@@ -400,14 +423,7 @@ DCNV3_INLINE void forward_range(const T* input, const T* offset, const T* mask, 
       setup_points<T, false>(p, table, pix0, npix, p.group, offset + offset_index(p, pix0, 0, 0),
                              mask + mask_index(p, pix0, 0, 0));
     } else {
-      const T* rows = offset + pix0 * 3 * e;
-      for (int l = 0; l < npix; ++l) {
-        const T* row = rows + l * 3 * e;
-        deinterleave(row, table.off_w.data() + l * e, table.off_h.data() + l * e, e);
-        std::copy(row + 2 * e, row + 3 * e, table.msk.data() + l * e);
-      }
-      softmax_rows(table.msk.data(), npix * p.group, P);
-      setup_points<T, false>(p, table, pix0, npix, p.group, nullptr, table.msk.data());
+      setup_from_logits<T, false>(p, table, offset, pix0, npix, 0, p.group);
     }
     for (int l = 0; l < npix; ++l) {
       const int64_t pix = pix0 + l;
@@ -419,8 +435,9 @@ DCNV3_INLINE void forward_range(const T* input, const T* offset, const T* mask, 
 }
 
 // Backward of the table entries [k0, k0 + points) of one (pixel, group): stores the corner
-// dot products d_ij = <grad_out, corner_ij> (0 for invalid corners and outside points) in the
-// table and scatters mask * w_ij * grad_out into the corners' grad_input rows.
+// dot products d_ij = <grad_out, corner_ij> in the table (0 for outside points; those of
+// invalid corners are read at a clamped position, and point_gradients drops them) and scatters
+// mask * w_ij * grad_out into the corners' grad_input rows.
 template <typename T, int GC, bool kAtomic>
 DCNV3_INLINE void backward_group(const T* __restrict image_g, T* grad_image_g,
                                  const T* __restrict go, PointTable<T>& t, int k0, int points,
@@ -433,7 +450,6 @@ DCNV3_INLINE void backward_group(const T* __restrict image_g, T* grad_image_g,
           *__restrict w2 = t.weight[2].data(), *__restrict w3 = t.weight[3].data();
   const T *__restrict v0 = t.valid[0].data(), *__restrict v1 = t.valid[1].data(),
           *__restrict v2 = t.valid[2].data(), *__restrict v3 = t.valid[3].data();
-  const T* __restrict mk = t.mask.data();
   T *__restrict dd0 = t.dot[0].data(), *__restrict dd1 = t.dot[1].data(),
     *__restrict dd2 = t.dot[2].data(), *__restrict dd3 = t.dot[3].data();
   for (int k = k0; k < k0 + points; ++k) {
@@ -462,18 +478,19 @@ DCNV3_INLINE void backward_group(const T* __restrict image_g, T* grad_image_g,
         d3 += go[c] * r3[c];
       }
     }
-    dd0[k] = d0 * v0[k];
-    dd1[k] = d1 * v1[k];
-    dd2[k] = d2 * v2[k];
-    dd3[k] = d3 * v3[k];
-    const T m = mk[k];
-    const T a0 = m * w0[k], a1 = m * w1[k], a2 = m * w2[k], a3 = m * w3[k];
+    dd0[k] = d0;
+    dd1[k] = d1;
+    dd2[k] = d2;
+    dd3[k] = d3;
+    const T a0 = w0[k], a1 = w1[k], a2 = w2[k], a3 = w3[k];  // mask * bilinear weight
     T *g0 = grad_image_g + e0[k], *g1 = grad_image_g + e1[k], *g2 = grad_image_g + e2[k],
       *g3 = grad_image_g + e3[k];
     // Only corners inside the image receive a gradient (an invalid corner's clamped position
     // belongs to another corner), as in the reference: adding its 0 * grad_output would turn an
-    // inf there into NaN.
-    const bool u0 = v0[k] != T(0), u1 = v1[k] != T(0), u2 = v2[k] != T(0), u3 = v3[k] != T(0);
+    // inf there into NaN. Most points have all four inside: one test instead of four.
+    const bool all = inside[k] == T(2);
+    const bool u0 = all || v0[k] != T(0), u1 = all || v1[k] != T(0), u2 = all || v2[k] != T(0),
+               u3 = all || v3[k] != T(0);
     if (kAtomic) {
       for (int c = 0; c < n; ++c) {
         if (u0) std::atomic_ref<T>(g0[c]).fetch_add(a0 * go[c], std::memory_order_relaxed);
@@ -516,10 +533,10 @@ DCNV3_INLINE void backward_group(const T* __restrict image_g, T* grad_image_g,
 // offset_scale).
 template <typename T>
 DCNV3_INLINE void point_gradients(PointTable<T>& t, int count, T s) {
-  const T *__restrict w0 = t.weight[0].data(), *__restrict w1 = t.weight[1].data(),
-          *__restrict w2 = t.weight[2].data(), *__restrict w3 = t.weight[3].data();
-  const T *__restrict d0 = t.dot[0].data(), *__restrict d1 = t.dot[1].data(),
-          *__restrict d2 = t.dot[2].data(), *__restrict d3 = t.dot[3].data();
+  const T *__restrict v0 = t.valid[0].data(), *__restrict v1 = t.valid[1].data(),
+          *__restrict v2 = t.valid[2].data(), *__restrict v3 = t.valid[3].data();
+  const T *__restrict dd0 = t.dot[0].data(), *__restrict dd1 = t.dot[1].data(),
+          *__restrict dd2 = t.dot[2].data(), *__restrict dd3 = t.dot[3].data();
   const T* __restrict ly = t.ly.data();
   const T* __restrict lx = t.lx.data();
   const T* __restrict mk = t.mask.data();
@@ -533,10 +550,16 @@ DCNV3_INLINE void point_gradients(PointTable<T>& t, int count, T s) {
     b.lx = lx[k];
     b.hy = T(1) - b.ly;
     b.hx = T(1) - b.lx;
+    b.v00 = v0[k];
+    b.v01 = v1[k];
+    b.v10 = v2[k];
+    b.v11 = v3[k];
+    // dot products of invalid corners (read at a clamped position) do not count
+    const T d0 = dd0[k] * b.v00, d1 = dd1[k] * b.v01, d2 = dd2[k] * b.v10, d3 = dd3[k] * b.v11;
     const T m = mk[k];
-    gm[k] = w0[k] * d0[k] + w1[k] * d1[k] + w2[k] * d2[k] + w3[k] * d3[k];
-    gw[k] = b.dw(d0[k], d1[k], d2[k], d3[k]) * m * s;
-    gh[k] = b.dh(d0[k], d1[k], d2[k], d3[k]) * m * s;
+    gm[k] = b.w00() * d0 + b.w01() * d1 + b.w10() * d2 + b.w11() * d3;
+    gw[k] = b.dw(d0, d1, d2, d3) * m * s;
+    gh[k] = b.dh(d0, d1, d2, d3) * m * s;
   }
 }
 
@@ -561,15 +584,8 @@ DCNV3_INLINE void backward_pixels(PointTable<T>& table, const T* grad_out, const
   const int64_t E = static_cast<int64_t>(p.group) * P;  // entries per pixel, all groups
   for (int64_t pix0 = begin; pix0 < end; pix0 += table.run) {
     const int npix = static_cast<int>(std::min<int64_t>(table.run, end - pix0));
-    if (mask == nullptr) {  // the block's offsets and logits of each pixel; softmax here
-      for (int l = 0; l < npix; ++l) {
-        const T* row = offset + (pix0 + l) * 3 * E;
-        deinterleave(row + g0 * 2 * P, table.off_w.data() + l * e, table.off_h.data() + l * e,
-                     e);
-        std::copy_n(row + 2 * E + g0 * P, e, table.msk.data() + l * e);
-      }
-      softmax_rows(table.msk.data(), npix * ng, P);
-      setup_points<T, true>(p, table, pix0, npix, ng, nullptr, table.msk.data());
+    if (mask == nullptr) {
+      setup_from_logits<T, true>(p, table, offset, pix0, npix, g0, ng);
     } else if (ng == p.group) {  // the offsets and masks of the run are contiguous
       setup_points<T, true>(p, table, pix0, npix, ng, offset + offset_index(p, pix0, 0, 0),
                             mask + mask_index(p, pix0, 0, 0));
@@ -613,15 +629,15 @@ DCNV3_INLINE void backward_pixels(PointTable<T>& table, const T* grad_out, const
 // task). kAtomic: [begin, end) are output pixels, all groups each; else they are owner tasks,
 // task t = (image, block of the groups, band of output rows) with the band fastest and the
 // image slowest; the task owns that block's slice of its band's grad_input copy,
-// buffers[band] (one band: the grad_input itself).
+// buffers[band] (one band: the grad_input itself). kAtomic scatters into buffers[0].
 template <typename T, int GC, bool kAtomic>
 DCNV3_INLINE void backward_range(const T* grad_out, const T* input, const T* offset,
-                                 const T* mask, T* grad_input, T* grad_offset, T* grad_mask,
+                                 const T* mask, T* grad_offset, T* grad_mask,
                                  const Params& p, int64_t begin, int64_t end, int blocks,
                                  int bands, T* const* buffers) {
   if (kAtomic) {
     PointTable<T> table(p, p.group);
-    backward_pixels<T, GC, true>(table, grad_out, input, offset, mask, grad_input, grad_offset,
+    backward_pixels<T, GC, true>(table, grad_out, input, offset, mask, buffers[0], grad_offset,
                                  grad_mask, p, begin, end, 0, p.group);
     return;
   }
@@ -661,7 +677,7 @@ DCNV3_INLINE void backward_range(const T* grad_out, const T* input, const T* off
     DCNV3_GC_SWITCH(p.group_channels, DCNV3_FWD_CALL)                                           \
   }                                                                                             \
   DCNV3_CPU_CLONES void backward_chunk_##SUFFIX(const T* grad_out, const T* input,              \
-                                                const T* offset, const T* mask, T* grad_input,  \
+                                                const T* offset, const T* mask,                 \
                                                 T* grad_offset, T* grad_mask, const Params& p,  \
                                                 int64_t begin, int64_t end, int blocks,         \
                                                 int bands, T* const* buffers) {                 \
@@ -675,11 +691,11 @@ DCNV3_INLINE void backward_range(const T* grad_out, const T* input, const T* off
 
 #define DCNV3_FWD_CALL(GC) forward_range<scalar_t, GC>(input, offset, mask, output, p, begin, end)
 #define DCNV3_BWD_ATOMIC_CALL(GC)                                                        \
-  backward_range<scalar_t, GC, true>(grad_out, input, offset, mask, grad_input, grad_offset,  \
-                                     grad_mask, p, begin, end, 0, 1, nullptr)
+  backward_range<scalar_t, GC, true>(grad_out, input, offset, mask, grad_offset, grad_mask, p, \
+                                     begin, end, 0, 1, buffers)
 #define DCNV3_BWD_OWNER_CALL(GC)                                                         \
-  backward_range<scalar_t, GC, false>(grad_out, input, offset, mask, grad_input, grad_offset, \
-                                      grad_mask, p, begin, end, blocks, bands, buffers)
+  backward_range<scalar_t, GC, false>(grad_out, input, offset, mask, grad_offset, grad_mask, \
+                                      p, begin, end, blocks, bands, buffers)
 
 DCNV3_DEFINE_CPU_ENTRY_POINTS(float, f32)
 DCNV3_DEFINE_CPU_ENTRY_POINTS(double, f64)
@@ -693,14 +709,15 @@ void forward_chunk(const double* i, const double* o, const double* m, double* ou
                    const Params& p, int64_t b, int64_t e) {
   forward_chunk_f64(i, o, m, out, p, b, e);
 }
+// buffers: the grad_input copies the tasks scatter into (see backward_range).
 template <typename T>
-void backward_chunk(const T* go, const T* i, const T* o, const T* m, T* gi, T* goff, T* gm,
-                    const Params& p, int64_t b, int64_t e, int blocks, int bands = 1,
-                    T* const* buffers = nullptr) {
+void backward_chunk(const T* go, const T* i, const T* o, const T* m, T* goff, T* gm,
+                    const Params& p, int64_t b, int64_t e, int blocks, int bands,
+                    T* const* buffers) {
   if constexpr (std::is_same_v<T, float>)
-    backward_chunk_f32(go, i, o, m, gi, goff, gm, p, b, e, blocks, bands, buffers);
+    backward_chunk_f32(go, i, o, m, goff, gm, p, b, e, blocks, bands, buffers);
   else
-    backward_chunk_f64(go, i, o, m, gi, goff, gm, p, b, e, blocks, bands, buffers);
+    backward_chunk_f64(go, i, o, m, goff, gm, p, b, e, blocks, bands, buffers);
 }
 
 template <typename T>
@@ -738,56 +755,62 @@ int replica_bands(const Params& p, int threads, int64_t input_bytes) {
   return static_cast<int>(std::max<int64_t>(bands, 1));
 }
 
+// The backward into `grad_input` (zeroed). Auto: owner tasks when there are enough (image,
+// group) pairs; else bands of output rows with a grad_input copy each (summed at the end);
+// atomic adds (a compare-and-swap loop per element, tens of times slower) only when those
+// copies would not fit, and never under torch.use_deterministic_algorithms.
 template <typename T>
 void backward_impl(const T* grad_out, const T* input, const T* offset, const T* mask,
-                   T* grad_input, T* grad_offset, T* grad_mask, const Params& p,
-                   BackwardStrategy strategy, const at::Tensor& grad_input_tensor) {
+                   const at::Tensor& grad_input, T* grad_offset, T* grad_mask, const Params& p,
+                   BackwardStrategy strategy) {
   const int64_t plane = static_cast<int64_t>(p.height_out) * p.width_out;
   const int threads = at::get_num_threads();
-  const int64_t input_bytes = grad_input_tensor.numel() * static_cast<int64_t>(sizeof(T));
+  const int64_t input_bytes = grad_input.numel() * static_cast<int64_t>(sizeof(T));
+  const int bands = replica_bands(p, threads, input_bytes);
   if (strategy == BackwardStrategy::kAuto) {
-    // Owner tasks when there are enough (image, group) pairs; else bands of output rows with
-    // a grad_input copy each (summed at the end); atomic adds (~7x the cost per element) only
-    // when those copies would not fit.
     if (p.batch * p.group * 4 >= threads)
       strategy = BackwardStrategy::kOwner;
-    else if (replica_bands(p, threads, input_bytes) > 1)
+    else if (bands > 1)
       strategy = BackwardStrategy::kReplicas;
+    else if (at::globalContext().deterministicAlgorithms())
+      strategy = BackwardStrategy::kOwner;
     else
       strategy = BackwardStrategy::kAtomic;
   }
+  T* const grad = grad_input.mutable_data_ptr<T>();
   if (strategy == BackwardStrategy::kOwner) {
     // One task per (image, block of groups): it alone writes that slice of grad_input.
     const int blocks = owner_blocks(p, threads);
-    T* const buffers[1] = {grad_input};
+    T* const buffers[1] = {grad};
     at::parallel_for(0, p.batch * blocks, 1, [&](int64_t begin, int64_t end) {
-      backward_chunk(grad_out, input, offset, mask, grad_input, grad_offset, grad_mask, p, begin,
-                     end, blocks, 1, buffers);
+      backward_chunk(grad_out, input, offset, mask, grad_offset, grad_mask, p, begin, end,
+                     blocks, 1, buffers);
     });
     return;
   }
   if (strategy == BackwardStrategy::kReplicas) {
     // One task per (image, group, band of output rows); band r scatters into copy r.
-    const int bands = std::max(2, replica_bands(p, threads, input_bytes));
+    const int n = std::max(2, bands);
     std::vector<at::Tensor> copies;
-    std::vector<T*> buffers{grad_input};
-    for (int r = 1; r < bands; ++r) {
-      copies.push_back(at::zeros_like(grad_input_tensor));
+    std::vector<T*> buffers{grad};
+    for (int r = 1; r < n; ++r) {
+      copies.push_back(at::zeros_like(grad_input));
       buffers.push_back(copies.back().mutable_data_ptr<T>());
     }
-    at::parallel_for(0, p.batch * p.group * bands, 1, [&](int64_t begin, int64_t end) {
-      backward_chunk(grad_out, input, offset, mask, grad_input, grad_offset, grad_mask, p, begin,
-                     end, p.group, bands, buffers.data());
+    at::parallel_for(0, p.batch * p.group * n, 1, [&](int64_t begin, int64_t end) {
+      backward_chunk(grad_out, input, offset, mask, grad_offset, grad_mask, p, begin, end,
+                     p.group, n, buffers.data());
     });
-    for (const auto& copy : copies) grad_input_tensor.add_(copy);  // fixed order: deterministic
+    for (const auto& copy : copies) grad_input.add_(copy);  // fixed order: deterministic
     return;
   }
   const int64_t work = std::max<int64_t>(1, static_cast<int64_t>(p.group) * p.num_points *
                                                 (p.group_channels * 8 + 16));
+  T* const buffers[1] = {grad};
   at::parallel_for(0, p.batch * plane, std::max<int64_t>(1, kGrainWork / work),
                    [&](int64_t begin, int64_t end) {
-                     backward_chunk(grad_out, input, offset, mask, grad_input, grad_offset,
-                                    grad_mask, p, begin, end, 0);
+                     backward_chunk(grad_out, input, offset, mask, grad_offset, grad_mask, p,
+                                    begin, end, 0, 1, buffers);
                    });
 }
 
@@ -835,11 +858,10 @@ std::vector<at::Tensor> run_backward(const at::Tensor& grad_output, const at::Te
   AT_DISPATCH_FLOATING_TYPES(in.scalar_type(), "dcnv3_cpu_backward", [&] {
     backward_impl<scalar_t>(go.const_data_ptr<scalar_t>(), in.const_data_ptr<scalar_t>(),
                             off.const_data_ptr<scalar_t>(),
-                            msk.defined() ? msk.const_data_ptr<scalar_t>() : nullptr,
-                            grad_input.mutable_data_ptr<scalar_t>(),
+                            msk.defined() ? msk.const_data_ptr<scalar_t>() : nullptr, grad_input,
                             grad_offset.mutable_data_ptr<scalar_t>(),
                             msk.defined() ? grad_mask.mutable_data_ptr<scalar_t>() : nullptr, p,
-                            strategy, grad_input);
+                            strategy);
   });
   return grads;
 }
