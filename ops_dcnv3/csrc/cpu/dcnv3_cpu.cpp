@@ -19,8 +19,8 @@
 
 #include "../dcnv3.h"
 
-// DCNV3_NO_CLONES (development builds with -march=native) compiles one version: a third of the
-// build time.
+// DCNV3_NO_CLONES compiles one version for the -march given (development builds: a third of
+// the build time; use -march=x86-64-v4 to time the AVX-512 clone).
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
     !defined(DCNV3_NO_CLONES)
 #define DCNV3_CPU_CLONES \
@@ -147,12 +147,13 @@ struct PointTable {
   std::vector<T> grid_h, grid_w;  // regular-grid displacement per (group, point)
   std::vector<T> base_h, base_w;  // centre + grid per entry
   std::vector<T> off_w, off_h;    // offsets (dx, dy) de-interleaved into unit-stride arrays
-  std::vector<T> msk;             // gathered masks (owner-mode backward)
+  std::vector<T> msk;             // masks gathered per pixel, or their softmax from logits
   std::vector<int32_t> corner[4];  // element offset (y * W + x) * C of each clamped corner
-  std::vector<T> weight[4];        // corner weights (times the mask in the forward)
+  std::vector<T> weight[4];        // corner weights times the mask
   std::vector<T> valid[4];         // corner validity (backward)
-  std::vector<T> ly, lx, mask, inside;
-  std::vector<T> dot[4];              // backward: <grad_out, corner> per entry (0 if invalid)
+  std::vector<T> ly, lx, mask;     // fractional parts and mask (backward)
+  std::vector<T> inside;           // 0 outside, 1 inside, 2 inside with all corners in the image
+  std::vector<T> dot[4];              // backward: <grad_out, corner> per entry (0 if outside)
   std::vector<T> gmask, goff_w, goff_h;  // backward: gradients per entry before scattering
 
   PointTable(const Params& p, int groups_)
