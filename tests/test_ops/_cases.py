@@ -1,6 +1,8 @@
 """Helpers to build random DCNv3 calls."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import astuple, dataclass
 
 import torch
@@ -10,6 +12,17 @@ from ops_dcnv3.reference import kernel_grid
 
 # Closest a sampling location may come to an integer (a bilinear kink) in the generated inputs.
 KINK_MARGIN = 1e-3
+
+
+@contextmanager
+def num_threads(threads: int) -> Iterator[None]:
+    """torch's intra-op thread count set to ``threads`` inside the block, restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @dataclass

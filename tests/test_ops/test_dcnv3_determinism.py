@@ -6,7 +6,7 @@ import torch
 from ops_dcnv3 import dcnv3
 from ops_dcnv3.ops import dcnv3_backward
 
-from ._cases import Args, make_inputs
+from ._cases import Args, make_inputs, num_threads
 
 
 @pytest.fixture
@@ -40,14 +40,10 @@ def test_cpu_auto_strategy_is_deterministic_when_asked(deterministic, threads, e
     # auto takes replicas (deterministic too), never atomics, and raises no alert.
     deterministic()
     call = _call()
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with num_threads(threads):
         first = dcnv3_backward(*call)
         chosen = dcnv3_backward(*call, strategy=expected)
         reruns = [dcnv3_backward(*call) for _ in range(3)]
-    finally:
-        torch.set_num_threads(before)
     for a, b in zip(first, chosen):
         assert torch.equal(a, b)
     for rerun in reruns:

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from ops_dcnv3 import dcnv3, dcnv3_pytorch, output_size
 from ops_dcnv3.ops import dcnv3_backward
 
-from ._cases import Args, make_inputs
+from ._cases import Args, make_inputs, num_threads
 
 TOL = {torch.float64: 1e-10, torch.float32: 1e-4}
 
@@ -83,12 +83,8 @@ def test_owner_strategy_splits_groups_into_blocks_exactly(batch, group, group_ch
     args = Args(group=group, group_channels=group_channels)
     x, off, mask = make_inputs(args, batch=batch, height=7, width=6)
     grad_out = torch.randn(batch, 7, 6, group * group_channels, dtype=torch.float64)
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with num_threads(threads):
         got = dcnv3_backward(grad_out, x, off, mask, *args.tuple(), strategy=1)
-    finally:
-        torch.set_num_threads(before)
     leaves = [t.clone().requires_grad_() for t in (x, off, mask)]
     (dcnv3_pytorch(*leaves, *args.tuple()) * grad_out).sum().backward()
     for a, leaf in zip(got, leaves):
@@ -106,13 +102,9 @@ def test_replica_strategy_splits_rows_into_bands_exactly(batch, group, height, t
     args = Args(group=group, group_channels=5)
     x, off, mask = make_inputs(args, batch=batch, height=height, width=6)
     grad_out = torch.randn(batch, height, 6, group * 5, dtype=torch.float64)
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with num_threads(threads):
         got = dcnv3_backward(grad_out, x, off, mask, *args.tuple(), strategy=strategy)
         again = dcnv3_backward(grad_out, x, off, mask, *args.tuple(), strategy=strategy)
-    finally:
-        torch.set_num_threads(before)
     leaves = [t.clone().requires_grad_() for t in (x, off, mask)]
     (dcnv3_pytorch(*leaves, *args.tuple()) * grad_out).sum().backward()
     for a, b, leaf in zip(got, again, leaves):

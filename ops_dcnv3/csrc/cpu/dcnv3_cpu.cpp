@@ -387,26 +387,54 @@ DCNV3_INLINE void softmax_backward_rows(T* __restrict g, const T* __restrict y, 
   }
 }
 
-// Pass 1 from the combined tensor (per pixel the G*P*2 offsets, then the G*P mask logits) for
-// the groups [g0, g0 + ng) of the run of pixels [pix0, pix0 + npix): the softmax of each
-// group's logits is taken here, so the mask is never written to memory.
-template <typename T, bool kBackward>
-DCNV3_INLINE void setup_from_logits(const Params& p, PointTable<T>& t, const T* offset_mask,
-                                    int64_t pix0, int npix, int g0, int ng) {
-  const int P = p.num_points;
-  const int64_t E = static_cast<int64_t>(p.group) * P;  // entries per pixel, all groups
-  const int e = ng * P;
-  for (int l = 0; l < npix; ++l) {
-    const T* row = offset_mask + (pix0 + l) * 3 * E;
-    deinterleave(row + g0 * 2 * P, t.off_w.data() + l * e, t.off_h.data() + l * e, e);
-    std::copy_n(row + 2 * E + g0 * P, e, t.msk.data() + l * e);
+// Where each pixel's offsets and masks (or their gradients) live. Separate tensors: the
+// G*P (dx, dy) pairs of a pixel, then (mask tensor) its G*P masks. mask == nullptr: one
+// combined tensor, per pixel the G*P*2 offsets followed by the G*P mask logits (the offset
+// and mask projections as one GEMM), softmax-normalised per group by the kernels.
+template <typename U>
+struct PixelRows {
+  U* offset;
+  U* mask;
+  int64_t offset_stride, mask_stride;  // elements from one pixel to the next
+  bool logits;
+  PixelRows(const Params& p, U* offset_, U* mask_)
+      : offset(offset_), logits(mask_ == nullptr) {
+    const int64_t E = static_cast<int64_t>(p.group) * p.num_points;  // entries per pixel
+    mask = logits ? offset_ + 2 * E : mask_;
+    offset_stride = logits ? 3 * E : 2 * E;
+    mask_stride = logits ? 3 * E : E;
   }
-  softmax_rows(t.msk.data(), npix * ng, P);
+  // the (dx, dy) pairs and the masks of groups [g0, ...) of pixel `pix`
+  U* offsets_at(int64_t pix, int g0, int points) const {
+    return offset + pix * offset_stride + int64_t{g0} * 2 * points;
+  }
+  U* masks_at(int64_t pix, int g0, int points) const {
+    return mask + pix * mask_stride + int64_t{g0} * points;
+  }
+};
+
+// Pass 1 for the groups [g0, g0 + ng) of the run of pixels [pix0, pix0 + npix). Mask logits
+// are softmax-normalised here, so the mask is never written to memory.
+template <typename T, bool kBackward>
+DCNV3_INLINE void setup_run(const Params& p, PointTable<T>& t, const PixelRows<const T>& in,
+                            int64_t pix0, int npix, int g0, int ng) {
+  const int P = p.num_points;
+  if (!in.logits && ng == p.group) {  // the run's offsets and masks are contiguous
+    setup_points<T, kBackward>(p, t, pix0, npix, ng, in.offsets_at(pix0, 0, P),
+                               in.masks_at(pix0, 0, P));
+    return;
+  }
+  const int e = ng * P;
+  for (int l = 0; l < npix; ++l) {  // gather the groups' slices of each pixel
+    deinterleave(in.offsets_at(pix0 + l, g0, P), t.off_w.data() + l * e, t.off_h.data() + l * e,
+                 e);
+    std::copy_n(in.masks_at(pix0 + l, g0, P), e, t.msk.data() + l * e);
+  }
+  if (in.logits) softmax_rows(t.msk.data(), npix * ng, P);
   setup_points<T, kBackward>(p, t, pix0, npix, ng, nullptr, t.msk.data());
 }
 
-// mask == nullptr: `offset` holds, per pixel, the G*P*2 offsets followed by the G*P mask
-// logits (the offset and mask projections as one GEMM), softmax-normalised here per group.
+// mask == nullptr: `offset` holds the offsets and mask logits (see PixelRows).
 template <typename T, int GC>
 DCNV3_INLINE void forward_range(const T* input, const T* offset, const T* mask, T* output,
                                 const Params& p, int64_t begin, int64_t end) {
@@ -417,15 +445,10 @@ DCNV3_INLINE void forward_range(const T* input, const T* offset, const T* mask, 
   const int64_t plane = static_cast<int64_t>(p.height_out) * p.width_out;
   const int64_t image_stride = static_cast<int64_t>(p.height_in) * p.width_in * C;
   PointTable<T> table(p, p.group);
+  const PixelRows<const T> in(p, offset, mask);
   for (int64_t pix0 = begin; pix0 < end; pix0 += table.run) {
     const int npix = static_cast<int>(std::min<int64_t>(table.run, end - pix0));
-    if (mask != nullptr) {
-      // The offsets/masks of consecutive pixels (all groups) are contiguous.
-      setup_points<T, false>(p, table, pix0, npix, p.group, offset + offset_index(p, pix0, 0, 0),
-                             mask + mask_index(p, pix0, 0, 0));
-    } else {
-      setup_from_logits<T, false>(p, table, offset, pix0, npix, 0, p.group);
-    }
+    setup_run<T, false>(p, table, in, pix0, npix, 0, p.group);
     for (int l = 0; l < npix; ++l) {
       const int64_t pix = pix0 + l;
       const T* image = input + (pix / plane) * image_stride;
@@ -566,8 +589,8 @@ DCNV3_INLINE void point_gradients(PointTable<T>& t, int count, T s) {
 
 // The backward of pixels [begin, end) for groups [g0, g1). Without kAtomic the caller owns the
 // grad_input slice of these groups in every image the pixels touch. mask == nullptr: fused
-// softmax, `offset` is the offset + mask-logit tensor (see forward_range) and `grad_offset`
-// its gradient (grad_mask unused).
+// softmax, `offset` is the offset + mask-logit tensor (see PixelRows) and `grad_offset` its
+// gradient (grad_mask nullptr).
 template <typename T, int GC, bool kAtomic>
 DCNV3_INLINE void backward_pixels(PointTable<T>& table, const T* grad_out, const T* input,
                                   const T* offset, const T* mask, T* grad_input, T* grad_offset,
@@ -581,23 +604,12 @@ DCNV3_INLINE void backward_pixels(PointTable<T>& table, const T* grad_out, const
   const int64_t plane = static_cast<int64_t>(p.height_out) * p.width_out;
   const int64_t image_stride = static_cast<int64_t>(p.height_in) * p.width_in * C;
   const T s = static_cast<T>(p.offset_scale);
+  const PixelRows<const T> in(p, offset, mask);
+  const PixelRows<T> out(p, grad_offset, grad_mask);
   // table.run pixels of table.groups >= ng groups fit in the table
-  const int64_t E = static_cast<int64_t>(p.group) * P;  // entries per pixel, all groups
   for (int64_t pix0 = begin; pix0 < end; pix0 += table.run) {
     const int npix = static_cast<int>(std::min<int64_t>(table.run, end - pix0));
-    if (mask == nullptr) {
-      setup_from_logits<T, true>(p, table, offset, pix0, npix, g0, ng);
-    } else if (ng == p.group) {  // the offsets and masks of the run are contiguous
-      setup_points<T, true>(p, table, pix0, npix, ng, offset + offset_index(p, pix0, 0, 0),
-                            mask + mask_index(p, pix0, 0, 0));
-    } else {  // gather the block's slices of each pixel
-      for (int l = 0; l < npix; ++l) {
-        deinterleave(offset + offset_index(p, pix0 + l, g0, 0), table.off_w.data() + l * e,
-                     table.off_h.data() + l * e, e);
-        std::copy_n(mask + mask_index(p, pix0 + l, g0, 0), e, table.msk.data() + l * e);
-      }
-      setup_points<T, true>(p, table, pix0, npix, ng, nullptr, table.msk.data());
-    }
+    setup_run<T, true>(p, table, in, pix0, npix, g0, ng);
     for (int l = 0; l < npix; ++l) {
       const int64_t pix = pix0 + l;
       const int64_t image_base = (pix / plane) * image_stride;
@@ -608,20 +620,11 @@ DCNV3_INLINE void backward_pixels(PointTable<T>& table, const T* grad_out, const
       }
     }
     point_gradients(table, npix * e, s);
-    if (mask == nullptr) {
-      softmax_backward_rows(table.gmask.data(), table.mask.data(), npix * ng, P);
-      for (int l = 0; l < npix; ++l) {
-        T* row = grad_offset + (pix0 + l) * 3 * E;
-        interleave(table.goff_w.data() + l * e, table.goff_h.data() + l * e, row + g0 * 2 * P,
-                   e);
-        std::copy_n(table.gmask.data() + l * e, e, row + 2 * E + g0 * P);
-      }
-      continue;
-    }
+    if (out.logits) softmax_backward_rows(table.gmask.data(), table.mask.data(), npix * ng, P);
     for (int l = 0; l < npix; ++l) {
       interleave(table.goff_w.data() + l * e, table.goff_h.data() + l * e,
-                 grad_offset + offset_index(p, pix0 + l, g0, 0), e);
-      std::copy_n(table.gmask.data() + l * e, e, grad_mask + mask_index(p, pix0 + l, g0, 0));
+                 out.offsets_at(pix0 + l, g0, P), e);
+      std::copy_n(table.gmask.data() + l * e, e, out.masks_at(pix0 + l, g0, P));
     }
   }
 }
