@@ -20,9 +20,10 @@ def _extension():
     cpu_sources = ['csrc/dcnv3.cpp', 'csrc/cpu/dcnv3_cpu.cpp']
     # No FP traps or errno (as torch itself) lets GCC vectorise floor() and selects;
     # reassociation lets it reduce the channel dot products as a tree instead of in order.
-    # C++20 (std::atomic_ref) stated here: older torch releases default to C++17.
+    # C++20 (std::atomic_ref) stated here: older torch releases default to C++17. -Wno-psabi: the
+    # note that wide vector arguments change the ABI concerns only our always-inline helpers.
     cxx_flags = ['-std=c++20', '-O3', '-fopenmp', '-fno-trapping-math', '-fno-math-errno',
-                 '-fassociative-math', '-fno-signed-zeros']
+                 '-fassociative-math', '-fno-signed-zeros', '-Wno-psabi']
     with_cuda = (torch.version.cuda is not None and cpp_extension.CUDA_HOME is not None) or \
         os.environ.get('FORCE_CUDA') == '1'
     if os.environ.get('DCNV3_CPU_ONLY') == '1':

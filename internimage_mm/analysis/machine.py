@@ -7,7 +7,8 @@ import torch
 
 
 def describe_machine(device: str = 'cpu') -> str:
-    """``'<CPU model>, <n> threads (torch <v>)'`` or ``'<GPU name> (torch <v>, CUDA <v>)'``."""
+    """``'<CPU model>, <n> threads (torch <v>[, DCNv3 kernels <ISA>])'`` or ``'<GPU name> (torch
+    <v>, CUDA <v>)'``; the ISA is the compiled DCNv3 CPU kernel version this machine runs."""
     if device == 'cuda':
         return (f'{torch.cuda.get_device_name()} (torch {torch.__version__}, '
                 f'CUDA {torch.version.cuda})')
@@ -18,7 +19,13 @@ def describe_machine(device: str = 'cpu') -> str:
                        if line.startswith('model name'))
     except (OSError, StopIteration):  # not Linux, or no model name there
         pass
-    return f'{cpu}, {torch.get_num_threads()} threads (torch {torch.__version__})'
+    kernels = ''
+    try:
+        from ops_dcnv3 import _C
+        kernels = f', DCNv3 kernels {_C.cpu_kernel_isa()}'
+    except (ImportError, AttributeError, RuntimeError):  # not built, or an older build
+        pass
+    return f'{cpu}, {torch.get_num_threads()} threads (torch {torch.__version__}{kernels})'
 
 
 def steal_seconds() -> float | None:

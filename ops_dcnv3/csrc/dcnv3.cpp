@@ -236,4 +236,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("backward", torch::wrap_pybind_function_no_gil(&dcnv3::backward),
         "DCNv3 backward: grad_input, grad_offset, grad_mask");
   m.def("with_cuda", &dcnv3::with_cuda, "whether the CUDA kernels were compiled in");
+  m.def("cpu_kernel_isa", &dcnv3::cpu_kernel_isa,
+        "the instruction set of the CPU kernel version this machine runs");
 }

@@ -7,26 +7,26 @@
 //  2. gather: per group, the four corner rows of every point are combined into the group's
 //     channels (channels-last, contiguous), with the channel count a compile-time constant for
 //     the common group widths so the accumulator stays in vector registers.
-// The hot functions are compiled for AVX-512, AVX2 and baseline x86-64 and picked at run time
-// (GCC target_clones), so one wheel is fast on every x86-64 machine.
+// The entry points are compiled for AVX-512 (x86-64-v4), AVX2 (x86-64-v3) and baseline x86-64,
+// each with its own vector width, and picked at run time, so one wheel is fast on every x86-64
+// machine.
 #include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "../dcnv3.h"
 
 // DCNV3_NO_CLONES compiles one version for the -march given (development builds: a third of
-// the build time; use -march=x86-64-v4 to time the AVX-512 clone).
+// the build time; use -march=x86-64-v4 to time the AVX-512 version).
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
     !defined(DCNV3_NO_CLONES)
-#define DCNV3_CPU_CLONES \
-  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define DCNV3_CPU_CLONES
+#define DCNV3_CPU_CLONES 1
 #endif
 #define DCNV3_INLINE inline __attribute__((always_inline))
 
@@ -261,8 +261,8 @@ DCNV3_INLINE void setup_points(const Params& p, PointTable<T>& t, int64_t pix0, 
 
 // Pass 2 of the forward for one group: out[c] = sum_k sum_corners w * x[corner, c] over the
 // table entries [k0, k0 + points). GC > 0: compile-time group width (the accumulator lives in
-// registers); GC == 0: runtime width `gc`, accumulating in `out`.
-template <typename T, int GC>
+// registers, vectors of kVecBytes); GC == 0: runtime width `gc`, accumulating in `out`.
+template <typename T, int GC, int kVecBytes>
 DCNV3_INLINE void gather_group(const T* __restrict image_g, const PointTable<T>& t, int k0,
                                int points, int gc, T* __restrict out) {
   const T* __restrict inside = t.inside.data();
@@ -271,15 +271,25 @@ DCNV3_INLINE void gather_group(const T* __restrict image_g, const PointTable<T>&
   const T *__restrict w0 = t.weight[0].data(), *__restrict w1 = t.weight[1].data(),
           *__restrict w2 = t.weight[2].data(), *__restrict w3 = t.weight[3].data();
   if constexpr (GC > 0) {
-    // One GC-wide vector per corner row (GCC vector extension: lowered to the clone's ISA).
-    using V = typename Vec<T, GC>::type;
-    V acc = {};
+    // The accumulator as NV vectors of the instruction set's width (GCC vector extension). A
+    // wider vector type is no register type: as a loop-carried variable it lived on the stack
+    // (the AVX2 forward at InternImage-T stage 1 took 2.1x the time).
+    constexpr int L = std::min<int>(GC, kVecBytes / sizeof(T));
+    constexpr int NV = GC / L;
+    using V = typename Vec<T, L>::type;
+    V acc[NV] = {};
     for (int k = k0; k < k0 + points; ++k) {
       if (inside[k] == T(0)) continue;
-      acc += w0[k] * load<V>(image_g + e0[k]) + w1[k] * load<V>(image_g + e1[k]) +
-             w2[k] * load<V>(image_g + e2[k]) + w3[k] * load<V>(image_g + e3[k]);
+      const T *r0 = image_g + e0[k], *r1 = image_g + e1[k], *r2 = image_g + e2[k],
+              *r3 = image_g + e3[k];
+      const T a0 = w0[k], a1 = w1[k], a2 = w2[k], a3 = w3[k];
+#pragma GCC unroll 16
+      for (int j = 0; j < NV; ++j)
+        acc[j] += a0 * load<V>(r0 + j * L) + a1 * load<V>(r1 + j * L) +
+                  a2 * load<V>(r2 + j * L) + a3 * load<V>(r3 + j * L);
     }
-    store(out, acc);
+#pragma GCC unroll 16
+    for (int j = 0; j < NV; ++j) store(out + j * L, acc[j]);
   } else {
     for (int c = 0; c < gc; ++c) out[c] = T(0);
     for (int k = k0; k < k0 + points; ++k) {
@@ -435,7 +445,7 @@ DCNV3_INLINE void setup_run(const Params& p, PointTable<T>& t, const PixelRows<c
 }
 
 // mask == nullptr: `offset` holds the offsets and mask logits (see PixelRows).
-template <typename T, int GC>
+template <typename T, int GC, int kVecBytes>
 DCNV3_INLINE void forward_range(const T* input, const T* offset, const T* mask, T* output,
                                 const Params& p, int64_t begin, int64_t end) {
   const int gc = p.group_channels;
@@ -453,7 +463,8 @@ DCNV3_INLINE void forward_range(const T* input, const T* offset, const T* mask, 
       const int64_t pix = pix0 + l;
       const T* image = input + (pix / plane) * image_stride;
       for (int g = 0; g < p.group; ++g)
-        gather_group<T, GC>(image + g * gc, table, l * e + g * P, P, gc, output + pix * C + g * gc);
+        gather_group<T, GC, kVecBytes>(image + g * gc, table, l * e + g * P, P, gc,
+                                       output + pix * C + g * gc);
     }
   }
 }
@@ -670,21 +681,20 @@ DCNV3_INLINE void backward_range(const T* grad_out, const T* input, const T* off
     default: CALL(0); break;      \
   }
 
-// Entry points compiled once per instruction set (target_clones); the always-inline templates
-// are compiled into each clone. Plain switches, no lambdas: a lambda body would be a separate,
-// baseline-ISA function.
-#define DCNV3_DEFINE_CPU_ENTRY_POINTS(T, SUFFIX)                                                 \
-  DCNV3_CPU_CLONES void forward_chunk_##SUFFIX(const T* input, const T* offset, const T* mask,  \
-                                               T* output, const Params& p, int64_t begin,       \
-                                               int64_t end) {                                   \
+// Entry points compiled once per instruction set, with that set's vector width in bytes; the
+// always-inline templates are compiled into each. Plain switches, no lambdas: a lambda body
+// would be a separate, baseline-ISA function.
+#define DCNV3_DEFINE_CPU_ENTRY_POINTS(T, SUFFIX, TARGET, VEC_BYTES)                             \
+  TARGET void forward_chunk_##SUFFIX(const T* input, const T* offset, const T* mask, T* output, \
+                                     const Params& p, int64_t begin, int64_t end) {            \
     using scalar_t = T;                                                                         \
+    constexpr int kVecBytes = VEC_BYTES;                                                        \
     DCNV3_GC_SWITCH(p.group_channels, DCNV3_FWD_CALL)                                           \
   }                                                                                             \
-  DCNV3_CPU_CLONES void backward_chunk_##SUFFIX(const T* grad_out, const T* input,              \
-                                                const T* offset, const T* mask,                 \
-                                                T* grad_offset, T* grad_mask, const Params& p,  \
-                                                int64_t begin, int64_t end, int blocks,         \
-                                                int bands, T* const* buffers) {                 \
+  TARGET void backward_chunk_##SUFFIX(const T* grad_out, const T* input, const T* offset,      \
+                                      const T* mask, T* grad_offset, T* grad_mask,              \
+                                      const Params& p, int64_t begin, int64_t end, int blocks,  \
+                                      int bands, T* const* buffers) {                           \
     using scalar_t = T;                                                                         \
     if (blocks == 0) {                                                                          \
       DCNV3_GC_SWITCH(p.group_channels, DCNV3_BWD_ATOMIC_CALL)                                  \
@@ -693,7 +703,8 @@ DCNV3_INLINE void backward_range(const T* grad_out, const T* input, const T* off
     }                                                                                           \
   }
 
-#define DCNV3_FWD_CALL(GC) forward_range<scalar_t, GC>(input, offset, mask, output, p, begin, end)
+#define DCNV3_FWD_CALL(GC) \
+  forward_range<scalar_t, GC, kVecBytes>(input, offset, mask, output, p, begin, end)
 #define DCNV3_BWD_ATOMIC_CALL(GC)                                                        \
   backward_range<scalar_t, GC, true>(grad_out, input, offset, mask, grad_offset, grad_mask, p, \
                                      begin, end, 0, 1, buffers)
@@ -701,28 +712,84 @@ DCNV3_INLINE void backward_range(const T* grad_out, const T* input, const T* off
   backward_range<scalar_t, GC, false>(grad_out, input, offset, mask, grad_offset, grad_mask, \
                                       p, begin, end, blocks, bands, buffers)
 
-DCNV3_DEFINE_CPU_ENTRY_POINTS(float, f32)
-DCNV3_DEFINE_CPU_ENTRY_POINTS(double, f64)
+#ifdef DCNV3_CPU_CLONES
+#define DCNV3_X86_V4 __attribute__((target("arch=x86-64-v4")))
+#define DCNV3_X86_V3 __attribute__((target("arch=x86-64-v3")))
+DCNV3_DEFINE_CPU_ENTRY_POINTS(float, f32_v4, DCNV3_X86_V4, 64)
+DCNV3_DEFINE_CPU_ENTRY_POINTS(float, f32_v3, DCNV3_X86_V3, 32)
+DCNV3_DEFINE_CPU_ENTRY_POINTS(float, f32_base, , 16)
+DCNV3_DEFINE_CPU_ENTRY_POINTS(double, f64_v4, DCNV3_X86_V4, 64)
+DCNV3_DEFINE_CPU_ENTRY_POINTS(double, f64_v3, DCNV3_X86_V3, 32)
+DCNV3_DEFINE_CPU_ENTRY_POINTS(double, f64_base, , 16)
+#undef DCNV3_X86_V4
+#undef DCNV3_X86_V3
+
+const char* level_name(int level) {
+  return level == 4 ? "x86-64-v4" : level == 3 ? "x86-64-v3" : "x86-64";
+}
+// The version this machine runs: 4 (x86-64-v4), 3 (x86-64-v3) or 1 (baseline x86-64), the
+// highest the CPU supports unless DCNV3_CPU_ISA names a lower one (tests run every version).
+int x86_level() {
+  __builtin_cpu_init();
+  const int supported = __builtin_cpu_supports("x86-64-v4")   ? 4
+                        : __builtin_cpu_supports("x86-64-v3") ? 3
+                                                              : 1;
+  const char* env = std::getenv("DCNV3_CPU_ISA");
+  if (env == nullptr || *env == '\0') return supported;
+  const std::string want(env);
+  int level = 0;
+  for (const int l : {1, 3, 4})
+    if (want == level_name(l)) level = l;
+  TORCH_CHECK(level != 0, "DCNV3_CPU_ISA=", want, ": expected x86-64, x86-64-v3 or x86-64-v4");
+  TORCH_CHECK(level <= supported, "DCNV3_CPU_ISA=", want, ": this CPU supports at most ",
+              level_name(supported));
+  return level;
+}
+const char* kernel_isa() { return level_name(x86_level()); }
+#define DCNV3_KERNELS(NAME, SUFFIX)                                          \
+  (x86_level() == 4   ? &NAME##_##SUFFIX##_v4                                \
+   : x86_level() == 3 ? &NAME##_##SUFFIX##_v3                                \
+                      : &NAME##_##SUFFIX##_base)
+#else
+// One version, for the compiler's target.
+#if defined(__AVX512F__)
+constexpr int kNativeVecBytes = 64;
+#elif defined(__AVX__)
+constexpr int kNativeVecBytes = 32;
+#else
+constexpr int kNativeVecBytes = 16;
+#endif
+DCNV3_DEFINE_CPU_ENTRY_POINTS(float, f32, , kNativeVecBytes)
+DCNV3_DEFINE_CPU_ENTRY_POINTS(double, f64, , kNativeVecBytes)
+const char* kernel_isa() { return "compiler target (one version)"; }
+#define DCNV3_KERNELS(NAME, SUFFIX) (&NAME##_##SUFFIX)
+#endif
 #undef DCNV3_DEFINE_CPU_ENTRY_POINTS
 
 void forward_chunk(const float* i, const float* o, const float* m, float* out, const Params& p,
                    int64_t b, int64_t e) {
-  forward_chunk_f32(i, o, m, out, p, b, e);
+  static const auto fn = DCNV3_KERNELS(forward_chunk, f32);
+  fn(i, o, m, out, p, b, e);
 }
 void forward_chunk(const double* i, const double* o, const double* m, double* out,
                    const Params& p, int64_t b, int64_t e) {
-  forward_chunk_f64(i, o, m, out, p, b, e);
+  static const auto fn = DCNV3_KERNELS(forward_chunk, f64);
+  fn(i, o, m, out, p, b, e);
 }
 // buffers: the grad_input copies the tasks scatter into (see backward_range).
 template <typename T>
 void backward_chunk(const T* go, const T* i, const T* o, const T* m, T* goff, T* gm,
                     const Params& p, int64_t b, int64_t e, int blocks, int bands,
                     T* const* buffers) {
-  if constexpr (std::is_same_v<T, float>)
-    backward_chunk_f32(go, i, o, m, goff, gm, p, b, e, blocks, bands, buffers);
-  else
-    backward_chunk_f64(go, i, o, m, goff, gm, p, b, e, blocks, bands, buffers);
+  if constexpr (std::is_same_v<T, float>) {
+    static const auto fn = DCNV3_KERNELS(backward_chunk, f32);
+    fn(go, i, o, m, goff, gm, p, b, e, blocks, bands, buffers);
+  } else {
+    static const auto fn = DCNV3_KERNELS(backward_chunk, f64);
+    fn(go, i, o, m, goff, gm, p, b, e, blocks, bands, buffers);
+  }
 }
+#undef DCNV3_KERNELS
 
 template <typename T>
 void forward_impl(const T* input, const T* offset, const T* mask, T* output, const Params& p) {
@@ -871,6 +938,8 @@ std::vector<at::Tensor> run_backward(const at::Tensor& grad_output, const at::Te
 }
 
 }  // namespace
+
+const char* cpu_kernel_isa() { return kernel_isa(); }
 
 at::Tensor cpu_forward(const at::Tensor& input, const at::Tensor& offset, const at::Tensor& mask,
                        const Params& p) {

@@ -1,0 +1,109 @@
+"""Every CPU kernel version (x86-64, x86-64-v3, x86-64-v4) against the reference.
+
+The extension holds one version per x86-64 level, each with its own vector width, and runs the
+highest the CPU supports. ``DCNV3_CPU_ISA`` selects a lower one, so each version this machine
+can run is checked here, in a subprocess (the choice is made once per process), for every
+compile-time group width and a runtime one, float32 and float64, with and without the fused
+mask softmax.
+"""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ops_dcnv3 import extension_available
+
+pytestmark = pytest.mark.skipif(not extension_available(), reason='ops_dcnv3 not built')
+
+LEVELS = ('x86-64', 'x86-64-v3', 'x86-64-v4')
+NOT_SUPPORTED = 3  # the subprocess's exit code when the CPU lacks the level
+
+_CHECK = r'''
+import sys
+import torch
+from ops_dcnv3 import _C, dcnv3, dcnv3_from_logits, dcnv3_pytorch
+from tests.test_ops._cases import Args, make_inputs
+
+try:
+    isa = _C.cpu_kernel_isa()
+except RuntimeError as e:
+    print(e)
+    sys.exit(3 if 'supports at most' in str(e) else 1)
+assert isa == sys.argv[1], (isa, sys.argv[1])
+
+def grads(fn, inputs, args):
+    leaves = [t.clone().requires_grad_() for t in inputs]
+    out = fn(*leaves, *args.tuple())
+    g = torch.Generator().manual_seed(1)
+    grad = torch.randn(out.shape, generator=g, dtype=torch.float64).to(out.dtype)
+    (out * grad).sum().backward()
+    return [out] + [t.grad for t in leaves]
+
+# 8, 16, 32, 64: compile-time widths (1, 2 or more vectors per group); 12: the runtime width
+for gc in (8, 16, 32, 64, 12):
+    for dtype, tol in ((torch.float32, 1e-4), (torch.float64, 1e-10)):
+        args = Args(group=3, group_channels=gc)
+        inputs = make_inputs(args, 2, 7, 6, dtype)
+        got = grads(dcnv3, inputs, args)
+        want = grads(dcnv3_pytorch, [t.double() for t in inputs], args)
+        for name, a, b in zip(('output', 'input', 'offset', 'mask'), got, want):
+            torch.testing.assert_close(a.double(), b, rtol=tol, atol=tol,
+                                       msg=f'{name} gc={gc} {dtype}')
+        # the fused mask softmax (offsets and mask logits in one tensor), values and gradients
+        x, off, _ = inputs
+        logits = torch.randn(*off.shape[:3], args.group * 9, dtype=dtype)
+        om = torch.cat([off, logits], -1)
+        fused = grads(lambda x, om, *a: dcnv3_from_logits(x, om, *a), [x, om], args)
+
+        def plain(x, om, *a):
+            o, lg = om.split((off.shape[-1], logits.shape[-1]), -1)
+            m = lg.reshape(*lg.shape[:3], args.group, 9).softmax(-1).flatten(3)
+            return dcnv3(x, o, m, *a)
+        want = grads(plain, [x, om], args)
+        for name, a, b in zip(('output', 'input', 'offset_mask'), fused, want):
+            torch.testing.assert_close(a, b, rtol=tol, atol=tol, msg=f'fused {name} gc={gc}')
+print('ok', isa)
+'''
+
+
+def _run(level: str) -> subprocess.CompletedProcess:
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, DCNV3_CPU_ISA=level)
+    return subprocess.run([sys.executable, '-c', _CHECK, level], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize('level', LEVELS)
+def test_each_kernel_version_matches_reference(level):
+    from ops_dcnv3 import _C
+    if _C.cpu_kernel_isa() not in LEVELS:
+        pytest.skip('one kernel version (not a GCC x86-64 Linux build)')
+    result = _run(level)
+    if result.returncode == NOT_SUPPORTED:
+        pytest.skip(f'this CPU cannot run {level}: {result.stdout.strip()}')
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f'ok {level}' in result.stdout
+
+
+def test_default_is_the_highest_supported_version():
+    from ops_dcnv3 import _C
+    isa = _C.cpu_kernel_isa()
+    if isa not in LEVELS:
+        pytest.skip('one kernel version (not a GCC x86-64 Linux build)')
+    flags = open('/proc/cpuinfo').read().split()
+    expected = 'x86-64-v4' if 'avx512bw' in flags else 'x86-64-v3' if 'avx2' in flags \
+        else 'x86-64'
+    assert isa == expected
+
+
+@pytest.mark.parametrize('value, message', [
+    ('avx9', 'expected x86-64, x86-64-v3 or x86-64-v4'),
+])
+def test_unknown_version_is_a_clear_error(value, message):
+    from ops_dcnv3 import _C
+    if _C.cpu_kernel_isa() not in LEVELS:
+        pytest.skip('one kernel version (not a GCC x86-64 Linux build)')
+    result = _run(value)
+    assert result.returncode == 1
+    assert f'DCNV3_CPU_ISA={value}: {message}' in result.stdout
