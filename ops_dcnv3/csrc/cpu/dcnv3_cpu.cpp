@@ -55,9 +55,10 @@ DCNV3_INLINE void store(T* ptr, const V& v) {
   __builtin_memcpy(ptr, &v, sizeof(V));
 }
 
-// The four sums {sum(a), sum(b), sum(c), sum(d)} of W-wide vectors (W a power of two >= 8):
-// halves are folded down to 8 lanes, then one transposing shuffle-add tree finishes all four
-// at once (a lane-by-lane sum per vector would take W - 1 scalar extracts and adds each).
+// The four sums {sum(a), sum(b), sum(c), sum(d)} of W-wide vectors (W a power of two >= 8),
+// stored to out[0..3]: halves are folded down to 8 lanes, then one transposing shuffle-add
+// tree finishes all four at once, ending in one 4-wide store (lane-by-lane sums would take
+// W - 1 scalar extracts and adds per vector, and four scalar stores).
 template <typename T, int W>
 struct Sum4 {
   using V = typename Vec<T, W>::type;
@@ -83,7 +84,10 @@ struct Sum4<T, 8> {
     // pairs: [a, a, b, b, c, c, d, d]
     const V x = __builtin_shufflevector(ab, cd, 0, 1, 4, 5, 8, 9, 12, 13) +
                 __builtin_shufflevector(ab, cd, 2, 3, 6, 7, 10, 11, 14, 15);
-    for (int k = 0; k < 4; ++k) out[k] = x[2 * k] + x[2 * k + 1];
+    using V4 = typename Vec<T, 4>::type;
+    const V4 sums = __builtin_shufflevector(x, x, 0, 2, 4, 6) +
+                    __builtin_shufflevector(x, x, 1, 3, 5, 7);
+    store(out, sums);
   }
 };
 
@@ -153,7 +157,7 @@ struct PointTable {
   std::vector<T> valid[4];         // corner validity (backward)
   std::vector<T> ly, lx, mask;     // fractional parts and mask (backward)
   std::vector<T> inside;           // 0 outside, 1 inside, 2 inside with all corners in the image
-  std::vector<T> dot[4];              // backward: <grad_out, corner> per entry (0 if outside)
+  std::vector<T> dot;  // backward: <grad_out, corner c> at [4 * entry + c] (0 if outside)
   std::vector<T> gmask, goff_w, goff_h;  // backward: gradients per entry before scattering
 
   PointTable(const Params& p, int groups_)
@@ -163,11 +167,11 @@ struct PointTable {
     for (auto* v : {&base_h, &base_w, &off_w, &off_h, &msk, &ly, &lx, &mask, &inside, &gmask,
                     &goff_w, &goff_h})
       v->resize(k);
+    dot.resize(4 * k);
     for (int c = 0; c < 4; ++c) {
       corner[c].resize(k);
       weight[c].resize(k);
       valid[c].resize(k);
-      dot[c].resize(k);
     }
     grid_h.resize(groups * points);
     grid_w.resize(groups * points);
@@ -485,26 +489,21 @@ DCNV3_INLINE void backward_group(const T* __restrict image_g, T* grad_image_g,
           *__restrict w2 = t.weight[2].data(), *__restrict w3 = t.weight[3].data();
   const T *__restrict v0 = t.valid[0].data(), *__restrict v1 = t.valid[1].data(),
           *__restrict v2 = t.valid[2].data(), *__restrict v3 = t.valid[3].data();
-  T *__restrict dd0 = t.dot[0].data(), *__restrict dd1 = t.dot[1].data(),
-    *__restrict dd2 = t.dot[2].data(), *__restrict dd3 = t.dot[3].data();
+  T* __restrict dot = t.dot.data();
   for (int k = k0; k < k0 + points; ++k) {
+    T* __restrict d = dot + 4 * k;
     if (inside[k] == T(0)) {  // zero gradients
-      dd0[k] = dd1[k] = dd2[k] = dd3[k] = T(0);
+      d[0] = d[1] = d[2] = d[3] = T(0);
       continue;
     }
     const T *r0 = image_g + e0[k], *r1 = image_g + e1[k], *r2 = image_g + e2[k],
             *r3 = image_g + e3[k];
-    T d0 = T(0), d1 = T(0), d2 = T(0), d3 = T(0);
     if constexpr (GC > 0) {
       using V = typename Vec<T, GC>::type;
       const V g = load<V>(go);
-      T d[4];
       Sum4<T, GC>::run(g * load<V>(r0), g * load<V>(r1), g * load<V>(r2), g * load<V>(r3), d);
-      d0 = d[0];
-      d1 = d[1];
-      d2 = d[2];
-      d3 = d[3];
     } else {
+      T d0 = T(0), d1 = T(0), d2 = T(0), d3 = T(0);
 #pragma omp simd reduction(+ : d0, d1, d2, d3)
       for (int c = 0; c < n; ++c) {
         d0 += go[c] * r0[c];
@@ -512,11 +511,11 @@ DCNV3_INLINE void backward_group(const T* __restrict image_g, T* grad_image_g,
         d2 += go[c] * r2[c];
         d3 += go[c] * r3[c];
       }
+      d[0] = d0;
+      d[1] = d1;
+      d[2] = d2;
+      d[3] = d3;
     }
-    dd0[k] = d0;
-    dd1[k] = d1;
-    dd2[k] = d2;
-    dd3[k] = d3;
     const T a0 = w0[k], a1 = w1[k], a2 = w2[k], a3 = w3[k];  // mask * bilinear weight
     T *g0 = grad_image_g + e0[k], *g1 = grad_image_g + e1[k], *g2 = grad_image_g + e2[k],
       *g3 = grad_image_g + e3[k];
@@ -570,8 +569,7 @@ template <typename T>
 DCNV3_INLINE void point_gradients(PointTable<T>& t, int count, T s) {
   const T *__restrict v0 = t.valid[0].data(), *__restrict v1 = t.valid[1].data(),
           *__restrict v2 = t.valid[2].data(), *__restrict v3 = t.valid[3].data();
-  const T *__restrict dd0 = t.dot[0].data(), *__restrict dd1 = t.dot[1].data(),
-          *__restrict dd2 = t.dot[2].data(), *__restrict dd3 = t.dot[3].data();
+  const T* __restrict dot = t.dot.data();
   const T* __restrict ly = t.ly.data();
   const T* __restrict lx = t.lx.data();
   const T* __restrict mk = t.mask.data();
@@ -590,7 +588,8 @@ DCNV3_INLINE void point_gradients(PointTable<T>& t, int count, T s) {
     b.v10 = v2[k];
     b.v11 = v3[k];
     // dot products of invalid corners (read at a clamped position) do not count
-    const T d0 = dd0[k] * b.v00, d1 = dd1[k] * b.v01, d2 = dd2[k] * b.v10, d3 = dd3[k] * b.v11;
+    const T d0 = dot[4 * k] * b.v00, d1 = dot[4 * k + 1] * b.v01, d2 = dot[4 * k + 2] * b.v10,
+            d3 = dot[4 * k + 3] * b.v11;
     const T m = mk[k];
     gm[k] = b.w00() * d0 + b.w01() * d1 + b.w10() * d2 + b.w11() * d3;
     gw[k] = b.dw(d0, d1, d2, d3) * m * s;
