@@ -67,10 +67,26 @@ print('ok', isa)
 '''
 
 
-def _run(level: str) -> subprocess.CompletedProcess:
+# A kernel call under a bad DCNV3_CPU_ISA: a RuntimeError on the calling thread, not a crash in
+# a worker thread.
+_CALL = r'''
+import torch
+from ops_dcnv3 import dcnv3
+from tests.test_ops._cases import Args, make_inputs
+
+args = Args(group=2, group_channels=16)
+try:
+    dcnv3(*make_inputs(args, 2, 7, 6, torch.float32), *args.tuple())
+except RuntimeError as e:
+    print(e)
+    raise SystemExit(1)
+'''
+
+
+def _run(level: str, script: str = _CHECK) -> subprocess.CompletedProcess:
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ, DCNV3_CPU_ISA=level)
-    return subprocess.run([sys.executable, '-c', _CHECK, level], cwd=root, env=env,
+    return subprocess.run([sys.executable, '-c', script, level], cwd=root, env=env,
                           capture_output=True, text=True, timeout=300)
 
 
@@ -100,10 +116,11 @@ def test_default_is_the_highest_supported_version():
 @pytest.mark.parametrize('value, message', [
     ('avx9', 'expected x86-64, x86-64-v3 or x86-64-v4'),
 ])
-def test_unknown_version_is_a_clear_error(value, message):
+@pytest.mark.parametrize('script', [_CHECK, _CALL], ids=['kernel_isa', 'dcnv3'])
+def test_unknown_version_is_a_clear_error(value, message, script):
     from ops_dcnv3 import _C
     if _C.cpu_kernel_isa() not in LEVELS:
         pytest.skip('one kernel version (not a GCC x86-64 Linux build)')
-    result = _run(value)
-    assert result.returncode == 1
+    result = _run(value, script)
+    assert result.returncode == 1, result.stdout + result.stderr
     assert f'DCNV3_CPU_ISA={value}: {message}' in result.stdout

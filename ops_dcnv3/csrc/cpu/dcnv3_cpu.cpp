@@ -728,7 +728,7 @@ const char* level_name(int level) {
 }
 // The version this machine runs: 4 (x86-64-v4), 3 (x86-64-v3) or 1 (baseline x86-64), the
 // highest the CPU supports unless DCNV3_CPU_ISA names a lower one (tests run every version).
-int x86_level() {
+int detect_x86_level() {
   __builtin_cpu_init();
   const int supported = __builtin_cpu_supports("x86-64-v4")   ? 4
                         : __builtin_cpu_supports("x86-64-v3") ? 3
@@ -742,6 +742,10 @@ int x86_level() {
   TORCH_CHECK(level != 0, "DCNV3_CPU_ISA=", want, ": expected x86-64, x86-64-v3 or x86-64-v4");
   TORCH_CHECK(level <= supported, "DCNV3_CPU_ISA=", want, ": this CPU supports at most ",
               level_name(supported));
+  return level;
+}
+int x86_level() {
+  static const int level = detect_x86_level();  // an error is raised again on the next call
   return level;
 }
 const char* kernel_isa() { return level_name(x86_level()); }
@@ -765,27 +769,25 @@ const char* kernel_isa() { return "compiler target (one version)"; }
 #endif
 #undef DCNV3_DEFINE_CPU_ENTRY_POINTS
 
-void forward_chunk(const float* i, const float* o, const float* m, float* out, const Params& p,
-                   int64_t b, int64_t e) {
-  static const auto fn = DCNV3_KERNELS(forward_chunk, f32);
-  fn(i, o, m, out, p, b, e);
-}
-void forward_chunk(const double* i, const double* o, const double* m, double* out,
-                   const Params& p, int64_t b, int64_t e) {
-  static const auto fn = DCNV3_KERNELS(forward_chunk, f64);
-  fn(i, o, m, out, p, b, e);
-}
-// buffers: the grad_input copies the tasks scatter into (see backward_range).
+// The entry points of the version this machine runs, chosen on first use. Callers fetch them
+// before their parallel region, so a bad DCNV3_CPU_ISA is an error raised on the calling thread.
 template <typename T>
-void backward_chunk(const T* go, const T* i, const T* o, const T* m, T* goff, T* gm,
-                    const Params& p, int64_t b, int64_t e, int blocks, int bands,
-                    T* const* buffers) {
+struct ChunkKernels {
+  void (*forward)(const T*, const T*, const T*, T*, const Params&, int64_t, int64_t);
+  // buffers: the grad_input copies the tasks scatter into (see backward_range)
+  void (*backward)(const T*, const T*, const T*, const T*, T*, T*, const Params&, int64_t,
+                   int64_t, int, int, T* const*);
+};
+template <typename T>
+const ChunkKernels<T>& chunk_kernels() {
   if constexpr (std::is_same_v<T, float>) {
-    static const auto fn = DCNV3_KERNELS(backward_chunk, f32);
-    fn(go, i, o, m, goff, gm, p, b, e, blocks, bands, buffers);
+    static const ChunkKernels<float> k{DCNV3_KERNELS(forward_chunk, f32),
+                                       DCNV3_KERNELS(backward_chunk, f32)};
+    return k;
   } else {
-    static const auto fn = DCNV3_KERNELS(backward_chunk, f64);
-    fn(go, i, o, m, goff, gm, p, b, e, blocks, bands, buffers);
+    static const ChunkKernels<double> k{DCNV3_KERNELS(forward_chunk, f64),
+                                        DCNV3_KERNELS(backward_chunk, f64)};
+    return k;
   }
 }
 #undef DCNV3_KERNELS
@@ -795,6 +797,7 @@ void forward_impl(const T* input, const T* offset, const T* mask, T* output, con
   const int64_t pixels = p.batch * p.height_out * p.width_out;
   const int64_t work = std::max<int64_t>(1, static_cast<int64_t>(p.group) * p.num_points *
                                                 (p.group_channels * 4 + 16));
+  const auto forward_chunk = chunk_kernels<T>().forward;
   at::parallel_for(0, pixels, std::max<int64_t>(1, kGrainWork / work),
                    [&](int64_t begin, int64_t end) {
                      forward_chunk(input, offset, mask, output, p, begin, end);
@@ -848,6 +851,7 @@ void backward_impl(const T* grad_out, const T* input, const T* offset, const T* 
       strategy = BackwardStrategy::kAtomic;
   }
   T* const grad = grad_input.mutable_data_ptr<T>();
+  const auto backward_chunk = chunk_kernels<T>().backward;
   if (strategy == BackwardStrategy::kOwner) {
     // One task per (image, block of groups): it alone writes that slice of grad_input.
     const int blocks = owner_blocks(p, threads);
