@@ -36,12 +36,12 @@ std::vector<at::Tensor> cpu_backward(const at::Tensor& grad_output, const at::Te
                                      const at::Tensor& offset, const at::Tensor& mask,
                                      const Params& p, BackwardStrategy strategy);
 // Its backward: {grad_input, grad_offset_mask} (the softmax's backward inside).
-// The CPU kernel version this machine runs: its instruction set.
-const char* cpu_kernel_isa();
 std::vector<at::Tensor> cpu_backward_softmax(const at::Tensor& grad_output,
                                              const at::Tensor& input,
                                              const at::Tensor& offset_mask, const Params& p,
                                              BackwardStrategy strategy);
+// The CPU kernel version this machine runs: its x86-64 level (see dcnv3_cpu.cpp).
+const char* cpu_kernel_isa();
 
 #ifdef WITH_CUDA
 at::Tensor cuda_forward(const at::Tensor& input, const at::Tensor& offset, const at::Tensor& mask,

@@ -98,3 +98,34 @@ def make_inputs(args: Args, batch: int = 2, height: int = 7, width: int = 6,
     logits = torch.randn(batch, ho, wo, args.group, args.points, generator=g, dtype=torch.float64)
     mask = logits.softmax(-1).reshape(batch, ho, wo, args.group * args.points)
     return tuple(t.to(device=device, dtype=dtype) for t in (x, off, mask))
+
+
+def make_offset_mask(args: Args, batch: int, height: int, width: int, dtype: torch.dtype,
+                     seed: int, logit_scale: float = 3.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Input and the combined offset + mask-logit tensor of ``dcnv3_from_logits``."""
+    g = torch.Generator().manual_seed(seed)
+    input, offset, _ = make_inputs(args, batch, height, width, dtype, generator=g)
+    logits = torch.randn(*offset.shape[:3], args.group * args.points, generator=g,
+                         dtype=torch.float64).to(dtype) * logit_scale
+    return input, torch.cat((offset, logits), -1)
+
+
+def composed_from_logits(input: torch.Tensor, offset_mask: torch.Tensor,
+                         args: Args) -> torch.Tensor:
+    """``dcnv3(input, offset, softmax(logits))``: what ``dcnv3_from_logits`` stands for."""
+    from ops_dcnv3 import dcnv3
+    offset, logits = offset_mask.split((2 * args.group * args.points,
+                                        args.group * args.points), dim=-1)
+    mask = torch.softmax(logits.reshape(*logits.shape[:-1], args.group, args.points), -1)
+    return dcnv3(input, offset, mask.reshape(logits.shape), *args.tuple())
+
+
+def value_and_grads(fn, inputs, args: Args, grad_out_seed: int):
+    """``fn(*inputs, *args)`` and the gradients of its inputs for a seeded random grad_output
+    (drawn in float64, so float32 and float64 calls get the same one)."""
+    leaves = [t.clone().requires_grad_() for t in inputs]
+    out = fn(*leaves, *args.tuple())
+    g = torch.Generator().manual_seed(grad_out_seed)
+    grad_out = torch.randn(out.shape, generator=g, dtype=torch.float64).to(out.dtype)
+    (out * grad_out).sum().backward()
+    return out, [t.grad for t in leaves]

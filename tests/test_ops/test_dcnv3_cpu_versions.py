@@ -19,11 +19,21 @@ pytestmark = pytest.mark.skipif(not extension_available(), reason='ops_dcnv3 not
 LEVELS = ('x86-64', 'x86-64-v3', 'x86-64-v4')
 NOT_SUPPORTED = 3  # the subprocess's exit code when the CPU lacks the level
 
+
+def _running_version() -> str:
+    """The version this process runs; skips where the build has one version only."""
+    from ops_dcnv3 import _C
+    isa = _C.cpu_kernel_isa()
+    if isa not in LEVELS:
+        pytest.skip('one kernel version (not a GCC x86-64 Linux build)')
+    return isa
+
 _CHECK = r'''
 import sys
 import torch
 from ops_dcnv3 import _C, dcnv3, dcnv3_from_logits, dcnv3_pytorch
-from tests.test_ops._cases import Args, make_inputs
+from tests.test_ops._cases import (Args, composed_from_logits, make_inputs, make_offset_mask,
+                                   value_and_grads)
 
 try:
     isa = _C.cpu_kernel_isa()
@@ -32,36 +42,24 @@ except RuntimeError as e:
     sys.exit(3 if 'supports at most' in str(e) else 1)
 assert isa == sys.argv[1], (isa, sys.argv[1])
 
-def grads(fn, inputs, args):
-    leaves = [t.clone().requires_grad_() for t in inputs]
-    out = fn(*leaves, *args.tuple())
-    g = torch.Generator().manual_seed(1)
-    grad = torch.randn(out.shape, generator=g, dtype=torch.float64).to(out.dtype)
-    (out * grad).sum().backward()
-    return [out] + [t.grad for t in leaves]
-
 # 8, 16, 32, 64: compile-time widths (1, 2 or more vectors per group); 12: the runtime width
 for gc in (8, 16, 32, 64, 12):
     for dtype, tol in ((torch.float32, 1e-4), (torch.float64, 1e-10)):
         args = Args(group=3, group_channels=gc)
         inputs = make_inputs(args, 2, 7, 6, dtype)
-        got = grads(dcnv3, inputs, args)
-        want = grads(dcnv3_pytorch, [t.double() for t in inputs], args)
-        for name, a, b in zip(('output', 'input', 'offset', 'mask'), got, want):
+        out, grads = value_and_grads(dcnv3, inputs, args, 1)
+        ref, ref_grads = value_and_grads(dcnv3_pytorch, [t.double() for t in inputs], args, 1)
+        for name, a, b in zip(('output', 'input', 'offset', 'mask'), [out, *grads],
+                              [ref, *ref_grads]):
             torch.testing.assert_close(a.double(), b, rtol=tol, atol=tol,
                                        msg=f'{name} gc={gc} {dtype}')
         # the fused mask softmax (offsets and mask logits in one tensor), values and gradients
-        x, off, _ = inputs
-        logits = torch.randn(*off.shape[:3], args.group * 9, dtype=dtype)
-        om = torch.cat([off, logits], -1)
-        fused = grads(lambda x, om, *a: dcnv3_from_logits(x, om, *a), [x, om], args)
-
-        def plain(x, om, *a):
-            o, lg = om.split((off.shape[-1], logits.shape[-1]), -1)
-            m = lg.reshape(*lg.shape[:3], args.group, 9).softmax(-1).flatten(3)
-            return dcnv3(x, o, m, *a)
-        want = grads(plain, [x, om], args)
-        for name, a, b in zip(('output', 'input', 'offset_mask'), fused, want):
+        x_om = make_offset_mask(args, 2, 7, 6, dtype, 0)
+        out, grads = value_and_grads(dcnv3_from_logits, x_om, args, 1)
+        ref, ref_grads = value_and_grads(lambda x, om, *a: composed_from_logits(x, om, args),
+                                         x_om, args, 1)
+        for name, a, b in zip(('output', 'input', 'offset_mask'), [out, *grads],
+                              [ref, *ref_grads]):
             torch.testing.assert_close(a, b, rtol=tol, atol=tol, msg=f'fused {name} gc={gc}')
 print('ok', isa)
 '''
@@ -92,9 +90,7 @@ def _run(level: str, script: str = _CHECK) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize('level', LEVELS)
 def test_each_kernel_version_matches_reference(level):
-    from ops_dcnv3 import _C
-    if _C.cpu_kernel_isa() not in LEVELS:
-        pytest.skip('one kernel version (not a GCC x86-64 Linux build)')
+    _running_version()
     result = _run(level)
     if result.returncode == NOT_SUPPORTED:
         pytest.skip(f'this CPU cannot run {level}: {result.stdout.strip()}')
@@ -103,10 +99,7 @@ def test_each_kernel_version_matches_reference(level):
 
 
 def test_default_is_the_highest_supported_version():
-    from ops_dcnv3 import _C
-    isa = _C.cpu_kernel_isa()
-    if isa not in LEVELS:
-        pytest.skip('one kernel version (not a GCC x86-64 Linux build)')
+    isa = _running_version()
     flags = open('/proc/cpuinfo').read().split()
     expected = 'x86-64-v4' if 'avx512bw' in flags else 'x86-64-v3' if 'avx2' in flags \
         else 'x86-64'
@@ -118,9 +111,7 @@ def test_default_is_the_highest_supported_version():
 ])
 @pytest.mark.parametrize('script', [_CHECK, _CALL], ids=['kernel_isa', 'dcnv3'])
 def test_unknown_version_is_a_clear_error(value, message, script):
-    from ops_dcnv3 import _C
-    if _C.cpu_kernel_isa() not in LEVELS:
-        pytest.skip('one kernel version (not a GCC x86-64 Linux build)')
+    _running_version()
     result = _run(value, script)
     assert result.returncode == 1, result.stdout + result.stderr
     assert f'DCNV3_CPU_ISA={value}: {message}' in result.stdout

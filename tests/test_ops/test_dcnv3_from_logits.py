@@ -6,29 +6,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ops_dcnv3
-from ops_dcnv3 import dcnv3, dcnv3_from_logits, output_size, softmax_kernel_applies
+from ops_dcnv3 import dcnv3_from_logits, output_size, softmax_kernel_applies
 
-from ._cases import Args, make_inputs
+from ._cases import Args, composed_from_logits, make_offset_mask
 
 pytestmark = pytest.mark.skipif(not ops_dcnv3.extension_available(),
                                 reason='compiled extension not built')
 
 TOL = {torch.float64: 1e-12, torch.float32: 2e-6}
-
-
-def _composed(input, offset_mask, args: Args):
-    offset, logits = offset_mask.split((2 * args.group * args.points,
-                                        args.group * args.points), dim=-1)
-    mask = torch.softmax(logits.reshape(*logits.shape[:-1], args.group, args.points), -1)
-    return dcnv3(input, offset, mask.reshape(logits.shape), *args.tuple())
-
-
-def _offset_mask(args: Args, batch, height, width, dtype, seed, logit_scale=3.0):
-    g = torch.Generator().manual_seed(seed)
-    input, offset, _ = make_inputs(args, batch, height, width, dtype, generator=g)
-    logits = torch.randn(*offset.shape[:3], args.group * args.points, generator=g,
-                         dtype=torch.float64).to(dtype) * logit_scale
-    return input, torch.cat((offset, logits), -1)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -41,11 +26,11 @@ def test_fused_softmax_matches_composition(kernel, stride, group, group_channels
     args = Args(kernel_h=kernel, kernel_w=kernel, stride_h=stride, stride_w=stride,
                 pad_h=kernel // 2, pad_w=kernel // 2, group=group, group_channels=group_channels,
                 remove_center=remove_center and kernel > 1)
-    input, offset_mask = _offset_mask(args, batch, size, size, dtype, seed)
+    input, offset_mask = make_offset_mask(args, batch, size, size, dtype, seed)
     with torch.no_grad():
         assert softmax_kernel_applies(input, offset_mask)
         out = dcnv3_from_logits(input, offset_mask, *args.tuple())
-        ref = _composed(input, offset_mask, args)
+        ref = composed_from_logits(input, offset_mask, args)
     torch.testing.assert_close(out, ref, rtol=TOL[dtype], atol=TOL[dtype])
 
 
@@ -53,10 +38,10 @@ def test_fused_softmax_matches_composition(kernel, stride, group, group_channels
 def test_fused_softmax_extreme_logits(scale):
     """Equal logits, and spreads far past exp's float32 range (weights underflow to 0)."""
     args = Args(group=4, group_channels=16)
-    input, offset_mask = _offset_mask(args, 2, 7, 6, torch.float32, 0, logit_scale=scale)
+    input, offset_mask = make_offset_mask(args, 2, 7, 6, torch.float32, 0, logit_scale=scale)
     with torch.no_grad():
         out = dcnv3_from_logits(input, offset_mask, *args.tuple())
-        ref = _composed(input, offset_mask, args)
+        ref = composed_from_logits(input, offset_mask, args)
     assert torch.isfinite(out).all()
     torch.testing.assert_close(out, ref, rtol=TOL[torch.float32], atol=TOL[torch.float32])
 
@@ -64,12 +49,12 @@ def test_fused_softmax_extreme_logits(scale):
 def test_fused_softmax_masked_points():
     """-inf logits (points masked out) get weight 0, as with F.softmax."""
     args = Args(group=2, group_channels=8)
-    input, offset_mask = _offset_mask(args, 1, 6, 5, torch.float32, 5)
+    input, offset_mask = make_offset_mask(args, 1, 6, 5, torch.float32, 5)
     logits = offset_mask[..., 2 * args.group * args.points:]
     logits[..., ::4] = float('-inf')  # never a whole group
     with torch.no_grad():
         out = dcnv3_from_logits(input, offset_mask, *args.tuple())
-        ref = _composed(input, offset_mask, args)
+        ref = composed_from_logits(input, offset_mask, args)
     assert torch.isfinite(out).all()
     torch.testing.assert_close(out, ref, rtol=TOL[torch.float32], atol=TOL[torch.float32])
 
@@ -81,7 +66,7 @@ def test_kernels_are_used_with_and_without_autograd(monkeypatch):
         kernel = getattr(C, name)
         monkeypatch.setattr(C, name, lambda *a, _k=kernel, _n=name: calls.append(_n) or _k(*a))
     args = Args()
-    input, offset_mask = _offset_mask(args, 1, 5, 5, torch.float64, 1)
+    input, offset_mask = make_offset_mask(args, 1, 5, 5, torch.float64, 1)
     with torch.no_grad():
         dcnv3_from_logits(input, offset_mask, *args.tuple())
     assert calls == ['forward_softmax']
@@ -110,8 +95,8 @@ def test_fused_backward_matches_composition(kernel, stride, group, group_channel
     args = Args(kernel_h=kernel, kernel_w=kernel, stride_h=stride, stride_w=stride,
                 pad_h=kernel // 2, pad_w=kernel // 2, group=group, group_channels=group_channels,
                 remove_center=remove_center and kernel > 1)
-    input, offset_mask = _offset_mask(args, batch, size, size, torch.float64, seed)
-    ref, ref_grads = _grads(lambda i, om: _composed(i, om, args), input, offset_mask)
+    input, offset_mask = make_offset_mask(args, batch, size, size, torch.float64, seed)
+    ref, ref_grads = _grads(lambda i, om: composed_from_logits(i, om, args), input, offset_mask)
     out = dcnv3_from_logits(input, offset_mask, *args.tuple())
     g = torch.randn(out.shape, generator=torch.Generator().manual_seed(0), dtype=out.dtype)
     grads = ops_dcnv3.function._ops._C.backward_softmax(g, input, offset_mask, *args.tuple(),
@@ -126,10 +111,10 @@ def test_fused_backward_extreme_and_masked_logits(scale):
     """float32 gradients stay finite and equal F.softmax's for equal, far-spread and -inf
     logits (a masked point gets no gradient)."""
     args = Args(group=4, group_channels=16)
-    input, offset_mask = _offset_mask(args, 2, 7, 6, torch.float32, 0, logit_scale=scale)
+    input, offset_mask = make_offset_mask(args, 2, 7, 6, torch.float32, 0, logit_scale=scale)
     logits = offset_mask[..., 2 * args.group * args.points:]
     logits[..., ::4] = float('-inf')
-    ref, ref_grads = _grads(lambda i, om: _composed(i, om, args), input, offset_mask)
+    ref, ref_grads = _grads(lambda i, om: composed_from_logits(i, om, args), input, offset_mask)
     out, grads = _grads(lambda i, om: dcnv3_from_logits(i, om, *args.tuple()), input,
                         offset_mask)
     torch.testing.assert_close(out, ref, rtol=TOL[torch.float32], atol=TOL[torch.float32])
@@ -141,7 +126,7 @@ def test_fused_backward_extreme_and_masked_logits(scale):
 
 def test_half_precision_falls_back_in_float32_softmax():
     args = Args(group=2, group_channels=8)
-    input, offset_mask = _offset_mask(args, 1, 5, 5, torch.float32, 2)
+    input, offset_mask = make_offset_mask(args, 1, 5, 5, torch.float32, 2)
     with torch.no_grad():
         ref = dcnv3_from_logits(input, offset_mask, *args.tuple())
         out = dcnv3_from_logits(input.bfloat16(), offset_mask.bfloat16(), *args.tuple())
@@ -151,7 +136,7 @@ def test_half_precision_falls_back_in_float32_softmax():
 
 def test_bad_offset_mask_is_named():
     args = Args(group=2, group_channels=4)
-    input, offset_mask = _offset_mask(args, 1, 5, 5, torch.float32, 3)
+    input, offset_mask = make_offset_mask(args, 1, 5, 5, torch.float32, 3)
     with pytest.raises(ValueError, match='offset_mask must be a 4-D'):
         dcnv3_from_logits(input, offset_mask[..., :-1], *args.tuple())
     with pytest.raises(ValueError, match='offset_mask must be a 4-D'):
@@ -166,7 +151,7 @@ def test_direct_binding_checks_shapes_and_device():
     """The C++ entry point itself refuses a bad layout (the last line of defence)."""
     C = ops_dcnv3.function._ops._C
     args = Args(group=2, group_channels=4)
-    input, offset_mask = _offset_mask(args, 1, 5, 5, torch.float32, 4)
+    input, offset_mask = make_offset_mask(args, 1, 5, 5, torch.float32, 4)
     with pytest.raises(ValueError, match='offset_mask'):
         C.forward_softmax(input, offset_mask[..., :-1], *args.tuple())
     with pytest.raises(ValueError, match='offset has shape'):

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from ops_dcnv3 import dcnv3, dcnv3_pytorch, output_size
 from ops_dcnv3.ops import dcnv3_backward
 
-from ._cases import Args, make_inputs, num_threads
+from ._cases import Args, make_inputs, num_threads, value_and_grads
 
 TOL = {torch.float64: 1e-10, torch.float32: 1e-4}
 
@@ -36,24 +36,15 @@ def calls(draw):
     return args, batch, height, width, dtype, seed
 
 
-def _grads(fn, inputs, args, grad_out_seed):
-    leaves = [t.clone().requires_grad_() for t in inputs]
-    out = fn(*leaves, *args.tuple())
-    g = torch.Generator().manual_seed(grad_out_seed)
-    grad_out = torch.randn(out.shape, generator=g, dtype=torch.float64).to(out.dtype)
-    (out * grad_out).sum().backward()
-    return out, [t.grad for t in leaves]
-
-
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(calls())
 def test_compiled_matches_reference(call):
     args, batch, height, width, dtype, seed = call
     inputs = make_inputs(args, batch, height, width, dtype,
                          generator=torch.Generator().manual_seed(seed))
-    out, grads = _grads(dcnv3, inputs, args, seed)
+    out, grads = value_and_grads(dcnv3, inputs, args, seed)
     ref_inputs = [t.double() for t in inputs]
-    ref_out, ref_grads = _grads(dcnv3_pytorch, ref_inputs, args, seed)
+    ref_out, ref_grads = value_and_grads(dcnv3_pytorch, ref_inputs, args, seed)
     tol = TOL[dtype]
     torch.testing.assert_close(out.double(), ref_out, rtol=tol, atol=tol)
     for name, a, b in zip(('input', 'offset', 'mask'), grads, ref_grads):

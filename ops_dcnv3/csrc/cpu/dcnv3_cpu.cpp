@@ -26,7 +26,7 @@
 // the build time; use -march=x86-64-v4 to time the AVX-512 version).
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
     !defined(DCNV3_NO_CLONES)
-#define DCNV3_CPU_CLONES 1
+#define DCNV3_X86_VERSIONS 1
 #endif
 #define DCNV3_INLINE inline __attribute__((always_inline))
 
@@ -711,7 +711,7 @@ DCNV3_INLINE void backward_range(const T* grad_out, const T* input, const T* off
   backward_range<scalar_t, GC, false>(grad_out, input, offset, mask, grad_offset, grad_mask, \
                                       p, begin, end, blocks, bands, buffers)
 
-#ifdef DCNV3_CPU_CLONES
+#ifdef DCNV3_X86_VERSIONS
 #define DCNV3_X86_V4 __attribute__((target("arch=x86-64-v4")))
 #define DCNV3_X86_V3 __attribute__((target("arch=x86-64-v3")))
 DCNV3_DEFINE_CPU_ENTRY_POINTS(float, f32_v4, DCNV3_X86_V4, 64)
