@@ -76,26 +76,28 @@ template <typename T>
 struct Sum4<T, 8> {
   using V = typename Vec<T, 8>::type;
   static DCNV3_INLINE void run(const V& a, const V& b, const V& c, const V& d, T out[4]) {
-    // [a0+a4 .. a3+a7 | b0+b4 .. b3+b7], likewise c/d
-    const V ab = __builtin_shufflevector(a, b, 0, 1, 2, 3, 8, 9, 10, 11) +
-                 __builtin_shufflevector(a, b, 4, 5, 6, 7, 12, 13, 14, 15);
-    const V cd = __builtin_shufflevector(c, d, 0, 1, 2, 3, 8, 9, 10, 11) +
-                 __builtin_shufflevector(c, d, 4, 5, 6, 7, 12, 13, 14, 15);
-    // pairs: [a, a, b, b, c, c, d, d]
-    const V x = __builtin_shufflevector(ab, cd, 0, 1, 4, 5, 8, 9, 12, 13) +
-                __builtin_shufflevector(ab, cd, 2, 3, 6, 7, 10, 11, 14, 15);
+    // In-lane shuffles (within 128-bit halves) first, one lane-crossing fold last: AVX2's
+    // lane-crossing permutes cost 3 cycles. ab = [a0+a2, b0+b2, a1+a3, b1+b3 | lanes 4..7]
+    const V ab = __builtin_shufflevector(a, b, 0, 8, 1, 9, 4, 12, 5, 13) +
+                 __builtin_shufflevector(a, b, 2, 10, 3, 11, 6, 14, 7, 15);
+    const V cd = __builtin_shufflevector(c, d, 0, 8, 1, 9, 4, 12, 5, 13) +
+                 __builtin_shufflevector(c, d, 2, 10, 3, 11, 6, 14, 7, 15);
+    // [sum(a0..a3), sum(b0..b3), sum(c0..c3), sum(d0..d3) | the same of lanes 4..7]
+    const V x = __builtin_shufflevector(ab, cd, 0, 1, 8, 9, 4, 5, 12, 13) +
+                __builtin_shufflevector(ab, cd, 2, 3, 10, 11, 6, 7, 14, 15);
     using V4 = typename Vec<T, 4>::type;
-    const V4 sums = __builtin_shufflevector(x, x, 0, 2, 4, 6) +
-                    __builtin_shufflevector(x, x, 1, 3, 5, 7);
+    const V4 sums = __builtin_shufflevector(x, x, 0, 1, 2, 3) +
+                    __builtin_shufflevector(x, x, 4, 5, 6, 7);
     store(out, sums);
   }
 };
 
-// x[k] = src[2k], y[k] = src[2k + 1]: one 64-byte vector of each at a time with two shuffles
-// (the compiler's own code for a stride-2 load in the setup loop is element by element).
-template <typename T>
+// x[k] = src[2k], y[k] = src[2k + 1]: one vector of kVecBytes of each at a time with two shuffles
+// (the compiler's own code for a stride-2 load in the setup loop is element by element, and so
+// is its code for a shuffle of vectors wider than the instruction set's).
+template <typename T, int kVecBytes>
 DCNV3_INLINE void deinterleave(const T* __restrict src, T* __restrict x, T* __restrict y, int n) {
-  constexpr int L = 64 / sizeof(T);
+  constexpr int L = kVecBytes / sizeof(T);
   using V = typename Vec<T, L>::type;
   using I = typename Vec<std::conditional_t<sizeof(T) == 4, int32_t, int64_t>, L>::type;
   I even, odd;
@@ -117,10 +119,10 @@ DCNV3_INLINE void deinterleave(const T* __restrict src, T* __restrict x, T* __re
 }
 
 // dst[2k] = x[k], dst[2k + 1] = y[k] (the inverse of deinterleave).
-template <typename T>
+template <typename T, int kVecBytes>
 DCNV3_INLINE void interleave(const T* __restrict x, const T* __restrict y, T* __restrict dst,
                              int n) {
-  constexpr int L = 64 / sizeof(T);
+  constexpr int L = kVecBytes / sizeof(T);
   using V = typename Vec<T, L>::type;
   using I = typename Vec<std::conditional_t<sizeof(T) == 4, int32_t, int64_t>, L>::type;
   I lo, hi;
@@ -206,7 +208,7 @@ struct PointTable {
 // Pass 1 for the run of pixels [pix0, pix0 + npix), `ng * t.points` entries each, whose
 // masks are contiguous at `mask` and interleaved (dx, dy) offsets at `offset` (nullptr: already
 // de-interleaved into t.off_w / t.off_h).
-template <typename T, bool kBackward>
+template <typename T, int kVecBytes, bool kBackward>
 DCNV3_INLINE void setup_points(const Params& p, PointTable<T>& t, int64_t pix0, int npix, int ng,
                                const T* __restrict offset, const T* __restrict mask) {
   const T s = static_cast<T>(p.offset_scale);
@@ -215,7 +217,7 @@ DCNV3_INLINE void setup_points(const Params& p, PointTable<T>& t, int64_t pix0, 
   const int C = p.channels();
   const int count = npix * ng * t.points;
   t.fill_bases(p, pix0, npix, ng);
-  if (offset != nullptr) deinterleave(offset, t.off_w.data(), t.off_h.data(), count);
+  if (offset != nullptr) deinterleave<T, kVecBytes>(offset, t.off_w.data(), t.off_h.data(), count);
   const T* __restrict bh = t.base_h.data();
   const T* __restrict bw = t.base_w.data();
   const T* __restrict ow = t.off_w.data();
@@ -307,13 +309,15 @@ DCNV3_INLINE void gather_group(const T* __restrict image_g, const PointTable<T>&
   }
 }
 
-// exp of 16 floats at once (GCC vector extension: lowered to the clone's ISA), for x <= 80:
-// x = n ln2 + r with n = trunc(x / ln2), |r| < ln2, exp(r) from its degree-9 Taylor polynomial
-// (truncation error < 1e-8 relative), 2^n from the exponent bits. Below -87 (where float32's
-// normal range ends) it returns 0, an absolute error < 2e-38.
-using Floats = Vec<float, 16>::type;
-using Ints = Vec<int32_t, 16>::type;
-DCNV3_INLINE Floats exp_bounded(Floats x) {
+// exp of the L floats of x at once (GCC vector extension; L * 4 bytes is the instruction set's
+// width: wider vectors are lowered element by element), for x <= 80: x = n ln2 + r with
+// n = trunc(x / ln2), |r| < ln2, exp(r) from its degree-9 Taylor polynomial (truncation error
+// < 1e-8 relative), 2^n from the exponent bits. Below -87 (where float32's normal range ends)
+// it returns 0, an absolute error < 2e-38.
+template <int L>
+DCNV3_INLINE typename Vec<float, L>::type exp_bounded(typename Vec<float, L>::type x) {
+  using Floats = typename Vec<float, L>::type;
+  using Ints = typename Vec<int32_t, L>::type;
   const Floats floor87 = Floats{} - 87.0f;
   const Floats xc = x < floor87 ? floor87 : x;
   const Ints n = __builtin_convertvector(xc * 1.44269504f, Ints);
@@ -330,24 +334,28 @@ DCNV3_INLINE Floats exp_bounded(Floats x) {
 }
 
 // x = exp(x) in place for `count` floats, all <= 80.
+template <int kVecBytes>
 DCNV3_INLINE void exp_inplace(float* x, int count) {
+  constexpr int L = kVecBytes / sizeof(float);
+  using Floats = typename Vec<float, L>::type;
   int k = 0;
-  for (; k + 16 <= count; k += 16) store(x + k, exp_bounded(load<Floats>(x + k)));
+  for (; k + L <= count; k += L) store(x + k, exp_bounded<L>(load<Floats>(x + k)));
   if (k < count) {
-    float tail[16] = {};
+    float tail[L] = {};
     std::copy(x + k, x + count, tail);
-    store(tail, exp_bounded(load<Floats>(tail)));
+    store(tail, exp_bounded<L>(load<Floats>(tail)));
     std::copy(tail, tail + (count - k), x + k);
   }
 }
+template <int kVecBytes>
 DCNV3_INLINE void exp_inplace(double* x, int count) {
   for (int k = 0; k < count; ++k) x[k] = std::exp(x[k]);
 }
 
 // Whether every one of `count` values lies in [lo, hi] (false for NaN).
-template <typename T>
+template <typename T, int kVecBytes>
 DCNV3_INLINE bool all_within(const T* x, int count, T lo, T hi) {
-  constexpr int L = 64 / sizeof(T);
+  constexpr int L = kVecBytes / sizeof(T);
   using V = typename Vec<T, L>::type;
   int k = 0;
   // lanes stay all-ones while every value seen is in range; reduced once at the end
@@ -364,12 +372,12 @@ DCNV3_INLINE bool all_within(const T* x, int count, T lo, T hi) {
 
 // x = softmax over each of the `rows` rows of `points` values, in place (InternImage's mask
 // normalisation, paper eq. 4).
-template <typename T>
+template <typename T, int kVecBytes>
 DCNV3_INLINE void softmax_rows(T* __restrict x, int rows, int points) {
   const int count = rows * points;
   // Softmax is invariant to a shift. In [-80, 80] none is needed: every exp is a normal float
   // and no sum overflows. Otherwise each row is shifted by its max.
-  if (!all_within(x, count, T(-80), T(80))) {
+  if (!all_within<T, kVecBytes>(x, count, T(-80), T(80))) {
     for (int r = 0; r < rows; ++r) {
       T* y = x + r * points;
       T m = y[0];
@@ -377,7 +385,7 @@ DCNV3_INLINE void softmax_rows(T* __restrict x, int rows, int points) {
       for (int q = 0; q < points; ++q) y[q] -= m;
     }
   }
-  exp_inplace(x, count);
+  exp_inplace<kVecBytes>(x, count);
   for (int r = 0; r < rows; ++r) {
     T* y = x + r * points;
     T s = T(0);
@@ -429,23 +437,23 @@ struct PixelRows {
 
 // Pass 1 for the groups [g0, g0 + ng) of the run of pixels [pix0, pix0 + npix). Mask logits
 // are softmax-normalised here, so the mask is never written to memory.
-template <typename T, bool kBackward>
+template <typename T, int kVecBytes, bool kBackward>
 DCNV3_INLINE void setup_run(const Params& p, PointTable<T>& t, const PixelRows<const T>& in,
                             int64_t pix0, int npix, int g0, int ng) {
   const int P = p.num_points;
   if (!in.logits && ng == p.group) {  // the run's offsets and masks are contiguous
-    setup_points<T, kBackward>(p, t, pix0, npix, ng, in.offsets_at(pix0, 0, P),
+    setup_points<T, kVecBytes, kBackward>(p, t, pix0, npix, ng, in.offsets_at(pix0, 0, P),
                                in.masks_at(pix0, 0, P));
     return;
   }
   const int e = ng * P;
   for (int l = 0; l < npix; ++l) {  // gather the groups' slices of each pixel
-    deinterleave(in.offsets_at(pix0 + l, g0, P), t.off_w.data() + l * e, t.off_h.data() + l * e,
+    deinterleave<T, kVecBytes>(in.offsets_at(pix0 + l, g0, P), t.off_w.data() + l * e, t.off_h.data() + l * e,
                  e);
     std::copy_n(in.masks_at(pix0 + l, g0, P), e, t.msk.data() + l * e);
   }
-  if (in.logits) softmax_rows(t.msk.data(), npix * ng, P);
-  setup_points<T, kBackward>(p, t, pix0, npix, ng, nullptr, t.msk.data());
+  if (in.logits) softmax_rows<T, kVecBytes>(t.msk.data(), npix * ng, P);
+  setup_points<T, kVecBytes, kBackward>(p, t, pix0, npix, ng, nullptr, t.msk.data());
 }
 
 // mask == nullptr: `offset` holds the offsets and mask logits (see PixelRows).
@@ -462,7 +470,7 @@ DCNV3_INLINE void forward_range(const T* input, const T* offset, const T* mask, 
   const PixelRows<const T> in(p, offset, mask);
   for (int64_t pix0 = begin; pix0 < end; pix0 += table.run) {
     const int npix = static_cast<int>(std::min<int64_t>(table.run, end - pix0));
-    setup_run<T, false>(p, table, in, pix0, npix, 0, p.group);
+    setup_run<T, kVecBytes, false>(p, table, in, pix0, npix, 0, p.group);
     for (int l = 0; l < npix; ++l) {
       const int64_t pix = pix0 + l;
       const T* image = input + (pix / plane) * image_stride;
@@ -601,7 +609,7 @@ DCNV3_INLINE void point_gradients(PointTable<T>& t, int count, T s) {
 // grad_input slice of these groups in every image the pixels touch. mask == nullptr: fused
 // softmax, `offset` is the offset + mask-logit tensor (see PixelRows) and `grad_offset` its
 // gradient (grad_mask nullptr).
-template <typename T, int GC, bool kAtomic>
+template <typename T, int GC, int kVecBytes, bool kAtomic>
 DCNV3_INLINE void backward_pixels(PointTable<T>& table, const T* grad_out, const T* input,
                                   const T* offset, const T* mask, T* grad_input, T* grad_offset,
                                   T* grad_mask, const Params& p, int64_t begin, int64_t end,
@@ -619,7 +627,7 @@ DCNV3_INLINE void backward_pixels(PointTable<T>& table, const T* grad_out, const
   // table.run pixels of table.groups >= ng groups fit in the table
   for (int64_t pix0 = begin; pix0 < end; pix0 += table.run) {
     const int npix = static_cast<int>(std::min<int64_t>(table.run, end - pix0));
-    setup_run<T, true>(p, table, in, pix0, npix, g0, ng);
+    setup_run<T, kVecBytes, true>(p, table, in, pix0, npix, g0, ng);
     for (int l = 0; l < npix; ++l) {
       const int64_t pix = pix0 + l;
       const int64_t image_base = (pix / plane) * image_stride;
@@ -632,7 +640,7 @@ DCNV3_INLINE void backward_pixels(PointTable<T>& table, const T* grad_out, const
     point_gradients(table, npix * e, s);
     if (out.logits) softmax_backward_rows(table.gmask.data(), table.mask.data(), npix * ng, P);
     for (int l = 0; l < npix; ++l) {
-      interleave(table.goff_w.data() + l * e, table.goff_h.data() + l * e,
+      interleave<T, kVecBytes>(table.goff_w.data() + l * e, table.goff_h.data() + l * e,
                  out.offsets_at(pix0 + l, g0, P), e);
       std::copy_n(table.gmask.data() + l * e, e, out.masks_at(pix0 + l, g0, P));
     }
@@ -644,14 +652,14 @@ DCNV3_INLINE void backward_pixels(PointTable<T>& table, const T* grad_out, const
 // task t = (image, block of the groups, band of output rows) with the band fastest and the
 // image slowest; the task owns that block's slice of its band's grad_input copy,
 // buffers[band] (one band: the grad_input itself). kAtomic scatters into buffers[0].
-template <typename T, int GC, bool kAtomic>
+template <typename T, int GC, int kVecBytes, bool kAtomic>
 DCNV3_INLINE void backward_range(const T* grad_out, const T* input, const T* offset,
                                  const T* mask, T* grad_offset, T* grad_mask,
                                  const Params& p, int64_t begin, int64_t end, int blocks,
                                  int bands, T* const* buffers) {
   if (kAtomic) {
     PointTable<T> table(p, p.group);
-    backward_pixels<T, GC, true>(table, grad_out, input, offset, mask, buffers[0], grad_offset,
+    backward_pixels<T, GC, kVecBytes, true>(table, grad_out, input, offset, mask, buffers[0], grad_offset,
                                  grad_mask, p, begin, end, 0, p.group);
     return;
   }
@@ -663,7 +671,7 @@ DCNV3_INLINE void backward_range(const T* grad_out, const T* input, const T* off
     const int b = static_cast<int>(t / bands % blocks);
     const int64_t row0 = static_cast<int64_t>(r) * p.height_out / bands;
     const int64_t row1 = static_cast<int64_t>(r + 1) * p.height_out / bands;
-    backward_pixels<T, GC, false>(table, grad_out, input, offset, mask, buffers[r], grad_offset,
+    backward_pixels<T, GC, kVecBytes, false>(table, grad_out, input, offset, mask, buffers[r], grad_offset,
                                   grad_mask, p, n * plane + row0 * p.width_out,
                                   n * plane + row1 * p.width_out, b * p.group / blocks,
                                   (b + 1) * p.group / blocks);
@@ -695,6 +703,7 @@ DCNV3_INLINE void backward_range(const T* grad_out, const T* input, const T* off
                                       const Params& p, int64_t begin, int64_t end, int blocks,  \
                                       int bands, T* const* buffers) {                           \
     using scalar_t = T;                                                                         \
+    constexpr int kVecBytes = VEC_BYTES;                                                        \
     if (blocks == 0) {                                                                          \
       DCNV3_GC_SWITCH(p.group_channels, DCNV3_BWD_ATOMIC_CALL)                                  \
     } else {                                                                                    \
@@ -704,12 +713,12 @@ DCNV3_INLINE void backward_range(const T* grad_out, const T* input, const T* off
 
 #define DCNV3_FWD_CALL(GC) \
   forward_range<scalar_t, GC, kVecBytes>(input, offset, mask, output, p, begin, end)
-#define DCNV3_BWD_ATOMIC_CALL(GC)                                                        \
-  backward_range<scalar_t, GC, true>(grad_out, input, offset, mask, grad_offset, grad_mask, p, \
-                                     begin, end, 0, 1, buffers)
-#define DCNV3_BWD_OWNER_CALL(GC)                                                         \
-  backward_range<scalar_t, GC, false>(grad_out, input, offset, mask, grad_offset, grad_mask, \
-                                      p, begin, end, blocks, bands, buffers)
+#define DCNV3_BWD_ATOMIC_CALL(GC)                                                              \
+  backward_range<scalar_t, GC, kVecBytes, true>(grad_out, input, offset, mask, grad_offset,    \
+                                                grad_mask, p, begin, end, 0, 1, buffers)
+#define DCNV3_BWD_OWNER_CALL(GC)                                                               \
+  backward_range<scalar_t, GC, kVecBytes, false>(grad_out, input, offset, mask, grad_offset,   \
+                                                 grad_mask, p, begin, end, blocks, bands, buffers)
 
 #ifdef DCNV3_X86_VERSIONS
 #define DCNV3_X86_V4 __attribute__((target("arch=x86-64-v4")))
