@@ -92,9 +92,9 @@ struct Sum4<T, 8> {
   }
 };
 
-// x[k] = src[2k], y[k] = src[2k + 1]: one vector of kVecBytes of each at a time with two shuffles
-// (the compiler's own code for a stride-2 load in the setup loop is element by element, and so
-// is its code for a shuffle of vectors wider than the instruction set's).
+// x[k] = src[2k], y[k] = src[2k + 1]: one native vector (kVecBytes) of each at a time with two
+// shuffles (the compiler's own code for a stride-2 load in the setup loop is element by element,
+// and so is its code for a shuffle of vectors wider than the instruction set's).
 template <typename T, int kVecBytes>
 DCNV3_INLINE void deinterleave(const T* __restrict src, T* __restrict x, T* __restrict y, int n) {
   constexpr int L = kVecBytes / sizeof(T);
@@ -448,8 +448,8 @@ DCNV3_INLINE void setup_run(const Params& p, PointTable<T>& t, const PixelRows<c
   }
   const int e = ng * P;
   for (int l = 0; l < npix; ++l) {  // gather the groups' slices of each pixel
-    deinterleave<T, kVecBytes>(in.offsets_at(pix0 + l, g0, P), t.off_w.data() + l * e, t.off_h.data() + l * e,
-                 e);
+    deinterleave<T, kVecBytes>(in.offsets_at(pix0 + l, g0, P), t.off_w.data() + l * e,
+                               t.off_h.data() + l * e, e);
     std::copy_n(in.masks_at(pix0 + l, g0, P), e, t.msk.data() + l * e);
   }
   if (in.logits) softmax_rows<T, kVecBytes>(t.msk.data(), npix * ng, P);
@@ -659,8 +659,8 @@ DCNV3_INLINE void backward_range(const T* grad_out, const T* input, const T* off
                                  int bands, T* const* buffers) {
   if (kAtomic) {
     PointTable<T> table(p, p.group);
-    backward_pixels<T, GC, kVecBytes, true>(table, grad_out, input, offset, mask, buffers[0], grad_offset,
-                                 grad_mask, p, begin, end, 0, p.group);
+    backward_pixels<T, GC, kVecBytes, true>(table, grad_out, input, offset, mask, buffers[0],
+                                            grad_offset, grad_mask, p, begin, end, 0, p.group);
     return;
   }
   PointTable<T> table(p, (p.group + blocks - 1) / blocks);
@@ -671,10 +671,11 @@ DCNV3_INLINE void backward_range(const T* grad_out, const T* input, const T* off
     const int b = static_cast<int>(t / bands % blocks);
     const int64_t row0 = static_cast<int64_t>(r) * p.height_out / bands;
     const int64_t row1 = static_cast<int64_t>(r + 1) * p.height_out / bands;
-    backward_pixels<T, GC, kVecBytes, false>(table, grad_out, input, offset, mask, buffers[r], grad_offset,
-                                  grad_mask, p, n * plane + row0 * p.width_out,
-                                  n * plane + row1 * p.width_out, b * p.group / blocks,
-                                  (b + 1) * p.group / blocks);
+    backward_pixels<T, GC, kVecBytes, false>(table, grad_out, input, offset, mask, buffers[r],
+                                             grad_offset, grad_mask, p,
+                                             n * plane + row0 * p.width_out,
+                                             n * plane + row1 * p.width_out, b * p.group / blocks,
+                                             (b + 1) * p.group / blocks);
   }
 }
 
