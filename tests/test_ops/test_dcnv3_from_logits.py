@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 import ops_dcnv3
 from ops_dcnv3 import dcnv3_from_logits, output_size, softmax_kernel_applies
 
-from ._cases import Args, composed_from_logits, make_offset_mask
+from ._cases import Args, composed_from_logits, make_offset_mask, value_and_grads
 
 pytestmark = pytest.mark.skipif(not ops_dcnv3.extension_available(),
                                 reason='compiled extension not built')
@@ -76,13 +76,6 @@ def test_kernels_are_used_with_and_without_autograd(monkeypatch):
     assert 'backward_softmax' in calls
 
 
-def _grads(fn, input, offset_mask, seed=0):
-    leaves = [input.clone().requires_grad_(), offset_mask.clone().requires_grad_()]
-    out = fn(*leaves)
-    w = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed), dtype=out.dtype)
-    return out, torch.autograd.grad((out * w).sum(), leaves)
-
-
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(kernel=st.sampled_from([1, 3, 5]), stride=st.integers(1, 2), group=st.integers(1, 5),
        group_channels=st.sampled_from([1, 3, 8, 16]), remove_center=st.booleans(),
@@ -96,7 +89,8 @@ def test_fused_backward_matches_composition(kernel, stride, group, group_channel
                 pad_h=kernel // 2, pad_w=kernel // 2, group=group, group_channels=group_channels,
                 remove_center=remove_center and kernel > 1)
     input, offset_mask = make_offset_mask(args, batch, size, size, torch.float64, seed)
-    ref, ref_grads = _grads(lambda i, om: composed_from_logits(i, om, args), input, offset_mask)
+    ref, ref_grads = value_and_grads(lambda i, om, *a: composed_from_logits(i, om, args),
+                                     (input, offset_mask), args, 0)
     out = dcnv3_from_logits(input, offset_mask, *args.tuple())
     g = torch.randn(out.shape, generator=torch.Generator().manual_seed(0), dtype=out.dtype)
     grads = ops_dcnv3.function._ops._C.backward_softmax(g, input, offset_mask, *args.tuple(),
@@ -114,9 +108,9 @@ def test_fused_backward_extreme_and_masked_logits(scale):
     input, offset_mask = make_offset_mask(args, 2, 7, 6, torch.float32, 0, logit_scale=scale)
     logits = offset_mask[..., 2 * args.group * args.points:]
     logits[..., ::4] = float('-inf')
-    ref, ref_grads = _grads(lambda i, om: composed_from_logits(i, om, args), input, offset_mask)
-    out, grads = _grads(lambda i, om: dcnv3_from_logits(i, om, *args.tuple()), input,
-                        offset_mask)
+    ref, ref_grads = value_and_grads(lambda i, om, *a: composed_from_logits(i, om, args),
+                                     (input, offset_mask), args, 0)
+    out, grads = value_and_grads(dcnv3_from_logits, (input, offset_mask), args, 0)
     torch.testing.assert_close(out, ref, rtol=TOL[torch.float32], atol=TOL[torch.float32])
     for a, b in zip(grads, ref_grads):
         assert torch.isfinite(a).all()
