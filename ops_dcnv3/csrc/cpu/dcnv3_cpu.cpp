@@ -443,7 +443,7 @@ DCNV3_INLINE void setup_run(const Params& p, PointTable<T>& t, const PixelRows<c
   const int P = p.num_points;
   if (!in.logits && ng == p.group) {  // the run's offsets and masks are contiguous
     setup_points<T, kVecBytes, kBackward>(p, t, pix0, npix, ng, in.offsets_at(pix0, 0, P),
-                               in.masks_at(pix0, 0, P));
+                                          in.masks_at(pix0, 0, P));
     return;
   }
   const int e = ng * P;
@@ -641,7 +641,7 @@ DCNV3_INLINE void backward_pixels(PointTable<T>& table, const T* grad_out, const
     if (out.logits) softmax_backward_rows(table.gmask.data(), table.mask.data(), npix * ng, P);
     for (int l = 0; l < npix; ++l) {
       interleave<T, kVecBytes>(table.goff_w.data() + l * e, table.goff_h.data() + l * e,
-                 out.offsets_at(pix0 + l, g0, P), e);
+                               out.offsets_at(pix0 + l, g0, P), e);
       std::copy_n(table.gmask.data() + l * e, e, out.masks_at(pix0 + l, g0, P));
     }
   }
