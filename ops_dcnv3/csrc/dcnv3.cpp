@@ -213,6 +213,29 @@ std::vector<at::Tensor> backward(const at::Tensor& grad_output, const at::Tensor
   return cpu_backward(grad_output, input, offset, mask, p, how);
 }
 
+at::Tensor bias_gelu_(at::Tensor y, const std::optional<at::Tensor>& bias) {
+  TORCH_CHECK_VALUE(y.device().is_cpu(), "bias_gelu_: y must be a CPU tensor, got ",
+                    y.device());
+  TORCH_CHECK_TYPE(y.scalar_type() == at::kFloat, "bias_gelu_: y must be float32, got ",
+                   y.scalar_type());
+  TORCH_CHECK_VALUE(y.is_contiguous(), "bias_gelu_: y must be contiguous");
+  at::Tensor b;
+  if (bias.has_value() && bias->defined()) {
+    b = *bias;
+    TORCH_CHECK_VALUE(b.device().is_cpu(), "bias_gelu_: bias must be a CPU tensor, got ",
+                      b.device());
+    TORCH_CHECK_TYPE(b.scalar_type() == at::kFloat, "bias_gelu_: bias must be float32, got ",
+                     b.scalar_type());
+    TORCH_CHECK_VALUE(y.dim() >= 1 && b.dim() == 1 && b.size(0) == y.size(-1) &&
+                          b.is_contiguous(),
+                      "bias_gelu_: bias must be a contiguous 1-D tensor of y's last size (",
+                      y.dim() >= 1 ? y.size(-1) : 0, "), got shape ", b.sizes());
+    TORCH_CHECK_VALUE(b.numel() > 0 || y.numel() == 0, "bias_gelu_: empty bias");
+  }
+  cpu_bias_gelu_(y, b);
+  return y;
+}
+
 bool with_cuda() {
 #ifdef WITH_CUDA
   return true;
@@ -235,6 +258,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         "backward of forward_softmax: grad_input, grad_offset_mask (CPU)");
   m.def("backward", torch::wrap_pybind_function_no_gil(&dcnv3::backward),
         "DCNv3 backward: grad_input, grad_offset, grad_mask");
+  m.def("bias_gelu_", torch::wrap_pybind_function_no_gil(&dcnv3::bias_gelu_),
+        "y = GELU(y + bias) in place (erf form; CPU float32, contiguous; bias optional)",
+        py::arg("y"), py::arg("bias") = py::none());
   m.def("with_cuda", &dcnv3::with_cuda, "whether the CUDA kernels were compiled in");
   m.def("cpu_kernel_isa", &dcnv3::cpu_kernel_isa,
         "the instruction set of the CPU kernel version this machine runs");

@@ -42,6 +42,9 @@ std::vector<at::Tensor> cpu_backward_softmax(const at::Tensor& grad_output,
                                              BackwardStrategy strategy);
 // The CPU kernel version this machine runs: its x86-64 level (see dcnv3_cpu.cpp).
 const char* cpu_kernel_isa();
+// y = GELU(y + bias) in place (bias [y.size(-1)] or undefined); y and bias contiguous float32
+// CPU tensors, already checked (see gelu_cpu.cpp).
+void cpu_bias_gelu_(at::Tensor& y, const at::Tensor& bias);
 
 #ifdef WITH_CUDA
 at::Tensor cuda_forward(const at::Tensor& input, const at::Tensor& offset, const at::Tensor& mask,

@@ -5,6 +5,7 @@
 """
 from .function import (
                        DCNv3Function,
+                       bias_gelu_,
                        cuda_kernels_available,
                        dcnv3,
                        dcnv3_from_logits,
@@ -18,7 +19,7 @@ from .validation import check_args, output_size
 __version__ = '0.1.0'
 
 __all__ = [
-    'DCNv3Function', 'check_args', 'cuda_kernels_available', 'dcnv3', 'dcnv3_from_logits',
-    'dcnv3_official_pytorch', 'dcnv3_pytorch', 'extension_available', 'output_size',
-    'softmax_kernel_applies'
+    'DCNv3Function', 'bias_gelu_', 'check_args', 'cuda_kernels_available', 'dcnv3',
+    'dcnv3_from_logits', 'dcnv3_official_pytorch', 'dcnv3_pytorch', 'extension_available',
+    'output_size', 'softmax_kernel_applies'
 ]

@@ -201,3 +201,22 @@ class DCNv3Function(torch.autograd.Function):
                 out = dcnv3_pytorch(*leaves, *ctx.args)
                 grads = torch.autograd.grad(out, leaves, grad_output)
         return (*grads, *([None] * 13))
+
+
+def bias_gelu_(y: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``y = GELU(y + bias)`` in place (the erf form, as ``nn.GELU()``), returning ``y``.
+
+    The compiled CPU kernel (one pass, the bias folded in; see ``csrc/cpu/gelu_cpu.cpp``) where
+    it applies: extension built, CPU float32 contiguous tensors, a bias (if any) of ``y``'s last
+    size. Elsewhere ATen's in-place ops. Not autograd-aware: for tensors no graph records.
+    """
+    if y.requires_grad and torch.is_grad_enabled():
+        raise RuntimeError('bias_gelu_: y requires grad; the in-place GELU is for inference')
+    if (_ops is not None and y.device.type == 'cpu' and y.dtype == torch.float32
+            and y.is_contiguous() and (bias is None or (
+                bias.device.type == 'cpu' and bias.dtype == torch.float32 and bias.dim() == 1
+                and bias.is_contiguous() and y.dim() >= 1 and bias.shape[0] == y.shape[-1]))):
+        return _ops._C.bias_gelu_(y, bias)
+    if bias is not None:
+        y.add_(bias)
+    return torch.ops.aten.gelu_(y)

@@ -4,7 +4,7 @@ The extension holds one version per x86-64 level, each with its own vector width
 highest the CPU supports. ``DCNV3_CPU_ISA`` selects a lower one, so each version this machine
 can run is checked here, in a subprocess (the choice is made once per process), for every
 compile-time group width and a runtime one, float32 and float64, with and without the fused
-mask softmax.
+mask softmax, and the in-place GELU kernel (``bias_gelu_``).
 """
 import os
 import subprocess
@@ -61,6 +61,10 @@ for gc in (8, 16, 32, 64, 12):
         for name, a, b in zip(('output', 'input', 'offset_mask'), [out, *grads],
                               [ref, *ref_grads]):
             torch.testing.assert_close(a, b, rtol=tol, atol=tol, msg=f'fused {name} gc={gc}')
+# the in-place GELU kernel of the same version
+from tests.test_ops.test_bias_gelu import check_gelu_accuracy
+worst = check_gelu_accuracy()
+assert worst <= 1.0, f'bias_gelu_: error {worst:.2f}x its bound'
 print('ok', isa)
 '''
 

@@ -20,6 +20,7 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
+from ..layers.activation import act_, may_overwrite
 from ..layers.dcnv3 import CORE_OPS, DCNv3
 from ..layers.drop_path import DropPath, residual_add
 from ..layers.fused_linear import linear_act, linear_add
@@ -78,7 +79,9 @@ class StemLayer(nn.Module):
         self.norm2 = build_layout_norm(out_channels, norm_layer, 'channels_first', 'channels_last')
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.norm2(self.conv2(self.act(self.norm1(self.conv1(x)))))
+        x = self.norm1(self.conv1(x))
+        x = act_(self.act, x) if may_overwrite(x) else self.act(x)
+        return self.norm2(self.conv2(x))
 
 
 class DownsampleLayer(nn.Module):

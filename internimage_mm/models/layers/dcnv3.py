@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 import ops_dcnv3
 
+from .activation import act_, may_overwrite
 from .fused_linear import linear_act, linear_add, linear_cat
 from .norm import build_act_layer, build_layout_norm
 from .point_softmax import point_softmax
@@ -136,7 +137,9 @@ class DCNv3(nn.Module):
         x_proj = linear_act(x, self.input_proj)
         # Offsets, masks and the centre gate come from the depthwise features of the *input*
         # (not of the projection), as in the official module.
-        feat = self.dw_conv(x.permute(0, 3, 1, 2))
+        conv, norm, act = self.dw_conv
+        feat = norm(conv(x.permute(0, 3, 1, 2)))
+        feat = act_(act, feat) if may_overwrite(feat) else act(feat)
         args = (self.kernel_size, self.kernel_size, 1, 1, self.pad, self.pad, self.dilation,
                 self.dilation, self.group, self.group_channels, self.offset_scale,
                 self.remove_center)

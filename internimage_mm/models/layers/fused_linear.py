@@ -21,7 +21,10 @@ from __future__ import annotations
 import warnings
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .activation import act_, may_overwrite
 
 #: The fused kernels are used for tall GEMMs (at least MIN_FUSED_ROWS rows) whose output has at
 #: least MIN_FUSED_NUMEL elements (4 MiB of float32, no longer cache-resident): there the extra
@@ -128,6 +131,9 @@ def linear_act(x: Tensor, linear: nn.Linear, act: nn.Module | None = None) -> Te
             return _ops(x, linear.weight, linear.bias, *epilogue)
         except RuntimeError as err:
             _fallback(err)
+    if act is not None and may_overwrite(x, linear.weight, linear.bias):
+        # the bias and the activation in one pass over the GEMM's output (layers/activation.py)
+        return act_(act, F.linear(x, linear.weight), linear.bias)
     y = linear(x)
     return y if act is None else act(y)
 

@@ -21,14 +21,7 @@
 #include <vector>
 
 #include "../dcnv3.h"
-
-// DCNV3_NO_CLONES compiles one version for the -march given (development builds: a third of
-// the build time; use -march=x86-64-v4 to time the AVX-512 version).
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
-    !defined(DCNV3_NO_CLONES)
-#define DCNV3_X86_VERSIONS 1
-#endif
-#define DCNV3_INLINE inline __attribute__((always_inline))
+#include "cpu_vec.h"
 
 namespace dcnv3 {
 namespace {
@@ -38,22 +31,6 @@ constexpr int64_t kGrainWork = 32768;
 // Table entries (sampling points) set up together: small enough for the tables to stay in L1
 // (1024 was ~5% slower in the forward at InternImage-T stage 1, the same in the backward).
 constexpr int kRunEntries = 256;
-
-// A GC-wide vector of T (GCC vector extension) and unaligned load/store of one.
-template <typename T, int GC>
-struct Vec {
-  typedef T type __attribute__((vector_size(GC * sizeof(T))));
-};
-template <typename V, typename T>
-DCNV3_INLINE V load(const T* ptr) {
-  V v;
-  __builtin_memcpy(&v, ptr, sizeof(V));
-  return v;
-}
-template <typename V, typename T>
-DCNV3_INLINE void store(T* ptr, const V& v) {
-  __builtin_memcpy(ptr, &v, sizeof(V));
-}
 
 // The four sums {sum(a), sum(b), sum(c), sum(d)} of W-wide vectors (W a power of two >= 8),
 // stored to out[0..3]: halves are folded down to 8 lanes, then one transposing shuffle-add
@@ -722,16 +699,12 @@ DCNV3_INLINE void backward_range(const T* grad_out, const T* input, const T* off
                                                  grad_mask, p, begin, end, blocks, bands, buffers)
 
 #ifdef DCNV3_X86_VERSIONS
-#define DCNV3_X86_V4 __attribute__((target("arch=x86-64-v4")))
-#define DCNV3_X86_V3 __attribute__((target("arch=x86-64-v3")))
 DCNV3_DEFINE_CPU_ENTRY_POINTS(float, f32_v4, DCNV3_X86_V4, 64)
 DCNV3_DEFINE_CPU_ENTRY_POINTS(float, f32_v3, DCNV3_X86_V3, 32)
 DCNV3_DEFINE_CPU_ENTRY_POINTS(float, f32_base, , 16)
 DCNV3_DEFINE_CPU_ENTRY_POINTS(double, f64_v4, DCNV3_X86_V4, 64)
 DCNV3_DEFINE_CPU_ENTRY_POINTS(double, f64_v3, DCNV3_X86_V3, 32)
 DCNV3_DEFINE_CPU_ENTRY_POINTS(double, f64_base, , 16)
-#undef DCNV3_X86_V4
-#undef DCNV3_X86_V3
 
 const char* level_name(int level) {
   return level == 4 ? "x86-64-v4" : level == 3 ? "x86-64-v3" : "x86-64";
@@ -765,13 +738,6 @@ const char* kernel_isa() { return level_name(x86_level()); }
                       : &NAME##_##SUFFIX##_base)
 #else
 // One version, for the compiler's target.
-#if defined(__AVX512F__)
-constexpr int kNativeVecBytes = 64;
-#elif defined(__AVX__)
-constexpr int kNativeVecBytes = 32;
-#else
-constexpr int kNativeVecBytes = 16;
-#endif
 DCNV3_DEFINE_CPU_ENTRY_POINTS(float, f32, , kNativeVecBytes)
 DCNV3_DEFINE_CPU_ENTRY_POINTS(double, f64, , kNativeVecBytes)
 const char* kernel_isa() { return "compiler target (one version)"; }
@@ -953,6 +919,12 @@ std::vector<at::Tensor> run_backward(const at::Tensor& grad_output, const at::Te
 }  // namespace
 
 const char* cpu_kernel_isa() { return kernel_isa(); }
+
+#ifdef DCNV3_X86_VERSIONS
+int cpu_x86_level() { return x86_level(); }
+#else
+int cpu_x86_level() { return 0; }
+#endif
 
 at::Tensor cpu_forward(const at::Tensor& input, const at::Tensor& offset, const at::Tensor& mask,
                        const Params& p) {
