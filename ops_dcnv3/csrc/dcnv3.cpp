@@ -236,6 +236,44 @@ at::Tensor bias_gelu_(at::Tensor y, const std::optional<at::Tensor>& bias) {
   return y;
 }
 
+// A [C] float32 CPU contiguous parameter of dwconv_ln.
+void check_channel_vector(const char* name, const at::Tensor& t, int64_t channels) {
+  TORCH_CHECK_VALUE(t.device().is_cpu(), "dwconv_ln: ", name, " must be a CPU tensor, got ",
+                    t.device());
+  TORCH_CHECK_TYPE(t.scalar_type() == at::kFloat, "dwconv_ln: ", name,
+                   " must be float32, got ", t.scalar_type());
+  TORCH_CHECK_VALUE(t.dim() == 1 && t.size(0) == channels && t.is_contiguous(), "dwconv_ln: ",
+                    name, " must be a contiguous [", channels, "] tensor, got shape ",
+                    t.sizes());
+}
+
+at::Tensor dwconv_ln(const at::Tensor& x, const at::Tensor& weight,
+                     const std::optional<at::Tensor>& conv_bias, const at::Tensor& ln_weight,
+                     const at::Tensor& ln_bias, double eps, bool gelu) {
+  TORCH_CHECK_VALUE(x.device().is_cpu(), "dwconv_ln: x must be a CPU tensor, got ", x.device());
+  TORCH_CHECK_TYPE(x.scalar_type() == at::kFloat, "dwconv_ln: x must be float32, got ",
+                   x.scalar_type());
+  TORCH_CHECK_VALUE(x.dim() == 4 && x.is_contiguous(), "dwconv_ln: x must be a contiguous "
+                    "[N, H, W, C] tensor, got shape ", x.sizes());
+  const int64_t channels = x.size(3);
+  TORCH_CHECK_TYPE(weight.scalar_type() == at::kFloat && weight.device().is_cpu(),
+                   "dwconv_ln: weight must be a float32 CPU tensor, got ", weight.scalar_type(),
+                   " on ", weight.device());
+  TORCH_CHECK_VALUE(weight.dim() == 4 && weight.size(0) == channels && weight.size(1) == 1 &&
+                        weight.size(2) == weight.size(3) && weight.size(2) % 2 == 1,
+                    "dwconv_ln: weight must be a depthwise [", channels,
+                    ", 1, k, k] kernel with k odd, got shape ", weight.sizes());
+  at::Tensor cb;
+  if (conv_bias.has_value() && conv_bias->defined()) {
+    cb = *conv_bias;
+    check_channel_vector("conv_bias", cb, channels);
+  }
+  check_channel_vector("ln_weight", ln_weight, channels);
+  check_channel_vector("ln_bias", ln_bias, channels);
+  TORCH_CHECK_VALUE(eps >= 0, "dwconv_ln: eps must be >= 0, got ", eps);
+  return cpu_dwconv_ln(x, weight, cb, ln_weight, ln_bias, eps, gelu);
+}
+
 bool with_cuda() {
 #ifdef WITH_CUDA
   return true;
@@ -261,6 +299,10 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("bias_gelu_", torch::wrap_pybind_function_no_gil(&dcnv3::bias_gelu_),
         "y = GELU(y + bias) in place (erf form; CPU float32, contiguous; bias optional)",
         py::arg("y"), py::arg("bias") = py::none());
+  m.def("dwconv_ln", torch::wrap_pybind_function_no_gil(&dcnv3::dwconv_ln),
+        "GELU(LN(depthwise conv(x))) of channels-last x, one pass per pixel (CPU float32)",
+        py::arg("x"), py::arg("weight"), py::arg("conv_bias"), py::arg("ln_weight"),
+        py::arg("ln_bias"), py::arg("eps"), py::arg("gelu"));
   m.def("with_cuda", &dcnv3::with_cuda, "whether the CUDA kernels were compiled in");
   m.def("cpu_kernel_isa", &dcnv3::cpu_kernel_isa,
         "the instruction set of the CPU kernel version this machine runs");

@@ -45,6 +45,11 @@ const char* cpu_kernel_isa();
 // y = GELU(y + bias) in place (bias [y.size(-1)] or undefined); y and bias contiguous float32
 // CPU tensors, already checked (see gelu_cpu.cpp).
 void cpu_bias_gelu_(at::Tensor& y, const at::Tensor& bias);
+// GELU(LN(dwconv(x))) (or without GELU) of x [N, H, W, C], arguments already checked (see
+// dwconv_ln_cpu.cpp).
+at::Tensor cpu_dwconv_ln(const at::Tensor& x, const at::Tensor& weight,
+                         const at::Tensor& conv_bias, const at::Tensor& ln_weight,
+                         const at::Tensor& ln_bias, double eps, bool gelu);
 
 #ifdef WITH_CUDA
 at::Tensor cuda_forward(const at::Tensor& input, const at::Tensor& offset, const at::Tensor& mask,

@@ -9,6 +9,7 @@ from .function import (
                        cuda_kernels_available,
                        dcnv3,
                        dcnv3_from_logits,
+                       dwconv_ln,
                        extension_available,
                        softmax_kernel_applies,
 )
@@ -20,6 +21,6 @@ __version__ = '0.1.0'
 
 __all__ = [
     'DCNv3Function', 'bias_gelu_', 'check_args', 'cuda_kernels_available', 'dcnv3',
-    'dcnv3_from_logits', 'dcnv3_official_pytorch', 'dcnv3_pytorch', 'extension_available',
-    'output_size', 'softmax_kernel_applies'
+    'dcnv3_from_logits', 'dcnv3_official_pytorch', 'dcnv3_pytorch', 'dwconv_ln',
+    'extension_available', 'output_size', 'softmax_kernel_applies'
 ]

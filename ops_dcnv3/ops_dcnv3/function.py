@@ -220,3 +220,30 @@ def bias_gelu_(y: Tensor, bias: Tensor | None = None) -> Tensor:
     if bias is not None:
         y.add_(bias)
     return torch.ops.aten.gelu_(y)
+
+
+def dwconv_ln(x: Tensor, weight: Tensor, conv_bias: Tensor | None, ln_weight: Tensor,
+              ln_bias: Tensor, eps: float, gelu: bool = True) -> Tensor:
+    """``GELU(LayerNorm(depthwise_conv(x)))`` of channels-last ``x`` [N, H, W, C]: the features
+    of the DCNv3 module's offset branch (``dw_conv``), [N, H, W, C].
+
+    ``weight`` [C, 1, k, k] (k odd; stride 1, zero padding (k - 1) / 2), ``conv_bias`` [C] or
+    None; the LayerNorm over C with ``ln_weight``, ``ln_bias``, ``eps``; ``gelu=False`` leaves
+    the activation out. On CPU float32 outside autograd (inference) the compiled kernel does it
+    in one pass per pixel (``csrc/cpu/dwconv_ln_cpu.cpp``); elsewhere the same composition of
+    ATen ops, differentiable.
+    """
+    params = (weight, conv_bias, ln_weight, ln_bias)
+    if (_ops is not None and x.device.type == 'cpu' and x.dtype == torch.float32
+            and x.dim() == 4 and x.is_contiguous()
+            and not (torch.is_grad_enabled()
+                     and any(t is not None and t.requires_grad for t in (x, *params)))
+            and all(t is None or (t.device.type == 'cpu' and t.dtype == torch.float32)
+                    for t in params)):
+        return _ops._C.dwconv_ln(x, weight, conv_bias, ln_weight.contiguous(),
+                                 ln_bias.contiguous(), eps, gelu)
+    k = weight.shape[-1]
+    y = torch.nn.functional.conv2d(x.permute(0, 3, 1, 2), weight, conv_bias, padding=k // 2,
+                                   groups=x.shape[-1]).permute(0, 2, 3, 1)
+    y = torch.nn.functional.layer_norm(y, (x.shape[-1], ), ln_weight, ln_bias, eps)
+    return torch.nn.functional.gelu(y) if gelu else y

@@ -4,7 +4,7 @@ The extension holds one version per x86-64 level, each with its own vector width
 highest the CPU supports. ``DCNV3_CPU_ISA`` selects a lower one, so each version this machine
 can run is checked here, in a subprocess (the choice is made once per process), for every
 compile-time group width and a runtime one, float32 and float64, with and without the fused
-mask softmax, and the in-place GELU kernel (``bias_gelu_``).
+mask softmax, and the in-place GELU and offset-branch kernels (``bias_gelu_``, ``dwconv_ln``).
 """
 import os
 import subprocess
@@ -65,6 +65,9 @@ for gc in (8, 16, 32, 64, 12):
 from tests.test_ops.test_bias_gelu import check_gelu_accuracy
 worst = check_gelu_accuracy()
 assert worst <= 1.0, f'bias_gelu_: error {worst:.2f}x its bound'
+from tests.test_ops.test_dwconv_ln import check_dwconv_ln
+worst = check_dwconv_ln()
+assert worst < 2e-5, f'dwconv_ln: differs from the composition by {worst}'
 print('ok', isa)
 '''
 

@@ -12,7 +12,7 @@ import ops_dcnv3
 
 from .activation import act_, may_overwrite
 from .fused_linear import linear_act, linear_add, linear_cat
-from .norm import build_act_layer, build_layout_norm
+from .norm import ToChannelsLast, build_act_layer, build_layout_norm
 from .point_softmax import point_softmax
 
 #: ``core_op`` name -> sampling core (both take the same arguments; see :mod:`ops_dcnv3`).
@@ -137,9 +137,7 @@ class DCNv3(nn.Module):
         x_proj = linear_act(x, self.input_proj)
         # Offsets, masks and the centre gate come from the depthwise features of the *input*
         # (not of the projection), as in the official module.
-        conv, norm, act = self.dw_conv
-        feat = norm(conv(x.permute(0, 3, 1, 2)))
-        feat = act_(act, feat) if may_overwrite(feat) else act(feat)
+        feat = self._offset_features(x)
         args = (self.kernel_size, self.kernel_size, 1, 1, self.pad, self.pad, self.dilation,
                 self.dilation, self.group, self.group_channels, self.offset_scale,
                 self.remove_center)
@@ -161,6 +159,27 @@ class DCNv3(nn.Module):
         if residual is None:
             return linear_act(out, self.output_proj)
         return linear_add(out, self.output_proj, residual)
+
+    def _offset_features(self, x: Tensor) -> Tensor:
+        """``dw_conv`` of channels-last ``x``: depthwise conv, norm, activation; in CPU
+        inference with the module's LayerNorm and GELU, one compiled pass
+        (``ops_dcnv3.dwconv_ln``), else the modules (the activation in place where it may)."""
+        conv, norm, act = self.dw_conv
+        ln = norm[-1]
+        if (x.device.type == 'cpu' and len(norm) == 2 and type(norm[0]) is ToChannelsLast
+                and type(ln) is nn.LayerNorm and ln.normalized_shape == (self.channels, )
+                and ln.elementwise_affine and ln.bias is not None
+                and (type(act) is nn.GELU and act.approximate == 'none'
+                     or type(act) is nn.Identity)
+                and conv.stride == (1, 1) and conv.dilation == (1, 1)
+                and conv.padding == ((conv.kernel_size[0] - 1) // 2, ) * 2
+                and conv.kernel_size[0] == conv.kernel_size[1] and conv.groups == self.channels
+                and conv.padding_mode == 'zeros'
+                and may_overwrite(x, conv.weight, conv.bias, ln.weight, ln.bias)):
+            return ops_dcnv3.dwconv_ln(x.contiguous(), conv.weight, conv.bias, ln.weight,
+                                       ln.bias, ln.eps, gelu=type(act) is nn.GELU)
+        feat = norm(conv(x.permute(0, 3, 1, 2)))
+        return act_(act, feat) if may_overwrite(feat) else act(feat)
 
     def extra_repr(self) -> str:
         return (f'channels={self.channels}, kernel_size={self.kernel_size}, '

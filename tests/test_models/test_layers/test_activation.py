@@ -71,8 +71,8 @@ def test_linear_act_in_inference_folds_the_bias_into_the_activation(monkeypatch)
 
 
 def test_backbone_inference_is_unchanged(monkeypatch):
-    """Every in-place site (stem, DCNv3 offset branch, MLP) against the modules: the same
-    outputs to float32 rounding."""
+    """Every in-place or fused site (stem, DCNv3 offset branch, MLP) against the modules: the
+    same outputs to float32 rounding."""
     torch.manual_seed(0)
     model = InternImage(channels=32, depths=(1, 1, 2, 1), groups=(2, 4, 8, 16)).eval()
     # non-zero offsets and masks, so the offset branch's GELU matters
@@ -80,17 +80,20 @@ def test_backbone_inference_is_unchanged(monkeypatch):
         if 'offset' in name or 'mask' in name:
             nn.init.normal_(p, std=0.1)
     x = torch.randn(2, 3, 64, 64)
-    calls = []
-    real = activation.bias_gelu_
+    calls, branch = [], []
+    real, real_branch = activation.bias_gelu_, dcnv3.ops_dcnv3.dwconv_ln
     monkeypatch.setattr(activation, 'bias_gelu_', lambda y, b=None: calls.append(1) or real(y, b))
+    monkeypatch.setattr(dcnv3.ops_dcnv3, 'dwconv_ln',
+                        lambda *a, **k: branch.append(1) or real_branch(*a, **k))
     with torch.no_grad():
         outs = model(x)
-        # the stem, and per block (5) the offset branch and the MLP (small: not oneDNN's)
-        assert len(calls) == 1 + 5 + 5
+        # the GELU of the stem and of the 5 blocks' MLPs (small: not oneDNN's); the offset
+        # branch of each block in one kernel
+        assert len(calls) == 1 + 5 and len(branch) == 5
         for mod in (fused_linear, dcnv3, intern_image):
             monkeypatch.setattr(mod, 'may_overwrite', lambda *t: False)
         refs = model(x)
     assert len(outs) == 4
     for out, ref in zip(outs, refs):
         torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)
-    assert len(calls) == 11  # the reference run took the modules
+    assert len(calls) == 6 and len(branch) == 5  # the reference run took the modules
