@@ -42,3 +42,16 @@ def steal_seconds() -> float | None:
         return int(fields[8]) / os.sysconf('SC_CLK_TCK')
     except (OSError, IndexError, ValueError):
         return None
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU has bfloat16 arithmetic instructions (AVX512-BF16 or AMX). Without
+    them oneDNN emulates bfloat16 in float32 with conversions, and bfloat16 autocast runs
+    several times slower than float32 (docs/benchmarks.md: 7-9x for inference, 23-30x for a
+    training step of InternImage-T and ConvNeXt-T on an AVX2 EPYC)."""
+    cpu = getattr(torch, 'cpu', None)
+    checks = [getattr(cpu, name, None) for name in
+              ('_is_avx512_bf16_supported', '_is_amx_tile_supported')]
+    if not any(callable(check) for check in checks):
+        return True  # an older torch: cannot tell, do not warn
+    return any(callable(check) and check() for check in checks)

@@ -35,8 +35,8 @@ def test_benchmark_model_inference_and_train_step(tmp_path):
                     'train step, bf16']
     assert '(ONNX: DCNv3 as GridSample)' in out
     parts = [line.split(' | ')[1:] for line in out.splitlines()
-             if line.startswith(('| projections', '| depthwise', '| norms', '| DCNv3 core',
-                                 '| MLP', '| rest'))]
+             if line.startswith(('| projections', '| offset branch', '| block norms',
+                                 '| DCNv3 core', '| MLP', '| rest'))]
     assert len(parts) == 6
     for column in (0, 1):  # plain PyTorch ops, as shipped: shares of the total
         shares = [float(p[column].split('%')[0]) for p in parts]

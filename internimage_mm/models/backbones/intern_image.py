@@ -11,6 +11,7 @@ nesting equal the official implementation's, so official checkpoints load key-fo
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
+from ...analysis.machine import cpu_has_native_bf16
 from ..layers.activation import act_, may_overwrite
 from ..layers.dcnv3 import CORE_OPS, DCNv3
 from ..layers.drop_path import DropPath, residual_add
@@ -63,6 +65,24 @@ class _FromArch:
 
 
 FROM_ARCH: Any = _FromArch()
+
+
+_bf16_warned = False
+
+
+def _warn_if_bf16_is_emulated(x: Tensor) -> None:
+    """Warn once when bfloat16 autocast runs on a CPU that has no bfloat16 instructions."""
+    global _bf16_warned
+    if _bf16_warned or x.device.type != 'cpu' or not torch.is_autocast_enabled('cpu') \
+            or torch.get_autocast_dtype('cpu') != torch.bfloat16 \
+            or torch.compiler.is_compiling() or cpu_has_native_bf16():
+        return
+    _bf16_warned = True
+    warnings.warn('InternImage: bfloat16 autocast on a CPU without bfloat16 instructions '
+                  '(AVX512-BF16 or AMX): oneDNN emulates them, which makes the model several '
+                  'times slower than float32 (7-9x for inference, 23-30x for a training step '
+                  'on an AVX2 CPU, docs/benchmarks.md). Run float32 on this CPU.',
+                  RuntimeWarning, stacklevel=3)
 
 
 class StemLayer(nn.Module):
@@ -446,6 +466,7 @@ class InternImage(BaseModule):
 
     def forward_stem(self, x: Tensor) -> Tensor:
         """``x``: [N, 3, H, W] -> the stem output, channels-last [N, H/4, W/4, C]."""
+        _warn_if_bf16_is_emulated(x)
         return self.pos_drop(self.patch_embed(x))
 
     def forward_levels(self, x: Tensor,
