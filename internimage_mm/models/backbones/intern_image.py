@@ -27,6 +27,7 @@ from ..layers.dcnv3 import CORE_OPS, DCNv3
 from ..layers.drop_path import DropPath, residual_add
 from ..layers.fused_linear import linear_act, linear_add
 from ..layers.norm import build_act_layer, build_layout_norm
+from ..layers.tiled_mlp import tiled_mlp, tiled_mlp_applies
 from .checkpoint import load_backbone_checkpoint
 
 # Architecture settings per size (paper Table 1; official configs, §1.1 of the spec).
@@ -130,6 +131,9 @@ class MLPLayer(nn.Module):
     def forward(self, x: Tensor, residual: Tensor | None = None) -> Tensor:
         """``drop(fc2(drop(act(fc1(x)))))``, plus ``residual`` when given (the block's skip
         connection: on CPU it is added inside fc2's kernel)."""
+        if (not self.training or self.drop.p == 0) and tiled_mlp_applies(x, self.fc1, self.fc2,
+                                                                         residual):
+            return tiled_mlp(x, self.fc1, self.act, self.fc2, residual)
         x = self.drop(linear_act(x, self.fc1, self.act))
         if residual is None:
             return self.drop(linear_act(x, self.fc2))
