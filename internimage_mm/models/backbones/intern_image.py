@@ -100,6 +100,10 @@ class StemLayer(nn.Module):
         self.norm2 = build_layout_norm(out_channels, norm_layer, 'channels_first', 'channels_last')
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.device.type == 'cpu':
+            # oneDNN convolves channels-last memory natively, and the LNs between the convs
+            # then read and write it without the copies a channels-first tensor costs
+            x = x.contiguous(memory_format=torch.channels_last)
         x = self.norm1(self.conv1(x))
         x = act_(self.act, x) if may_overwrite(x) else self.act(x)
         return self.norm2(self.conv2(x))
