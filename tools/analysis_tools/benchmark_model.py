@@ -211,8 +211,8 @@ def profile_parts(config: str, shape: int, batch: int, iters: int, plain: bool =
 
     ``plain``: with the plain PyTorch ops our faster paths replace (separate offset and mask
     GEMMs, ``F.softmax`` for the mask softmax, separate linear, activation and skip additions,
-    ATen's GELU out of place, the offset branch's conv, LayerNorm and GELU as three modules),
-    for a before/after table.
+    ATen's GELU out of place, the offset branch's conv, LayerNorm and GELU as three modules,
+    the MLP layer by layer instead of in row tiles), for a before/after table.
     """
     import torch
     import torch.nn.functional as F
@@ -229,9 +229,11 @@ def profile_parts(config: str, shape: int, batch: int, iters: int, plain: bool =
         fused_linear._enabled = False
         dcnv3_module.point_softmax = lambda x: F.softmax(x.float(), dim=-1)
         dcnv3_module.ops_dcnv3 = types.SimpleNamespace(softmax_kernel_applies=lambda *a: False)
-        # activations out of place (ATen's), the offset branch as its three modules
+        # activations out of place (ATen's), the offset branch as its three modules, the MLP
+        # layer by layer
         for module in (fused_linear, dcnv3_module, intern_image):
             module.may_overwrite = lambda *tensors: False
+        intern_image.tiled_mlp_applies = lambda *args: False
     model = build_model(Config.fromfile(config), pretrained=False, device='cpu').eval()
     spent = dict.fromkeys(PARTS, 0.0)
     starts: dict[int, float] = {}
