@@ -1,8 +1,9 @@
 """bias_gelu_: GELU(y + bias) in place, the compiled CPU kernel (erf form) and its fallbacks.
 
-The kernel's erf is a rational fit (max error 3.7e-7 evaluated in float32), so its GELU is
-within ``|x| / 2 * 4e-7`` plus a couple of roundings of the exact value: the same size as the
-error of ATen's own ``gelu``, which the tests also measure.
+The kernel's erf is a rational fit (max error 3.7e-7 evaluated in float32 with FMA, 5.1e-7
+without: the baseline x86-64 version), so its GELU is within ``|x| / 2 * 6e-7`` plus a couple
+of roundings of the exact value: the size of the error of ATen's own ``gelu``, which the tests
+also measure.
 """
 import math
 
@@ -26,13 +27,14 @@ def gelu_error_bound(x: torch.Tensor) -> torch.Tensor:
     roundings of the result (and of 1 + erf near 0)."""
     x = x.double()
     eps = torch.finfo(torch.float32).eps
-    return x.abs() * 0.5 * 4e-7 + 2 * eps * exact_gelu(x).abs() + 1e-38
+    return x.abs() * 0.5 * 6e-7 + 2 * eps * exact_gelu(x).abs() + 1e-38
 
 
 def check_gelu_accuracy() -> float:
     """The worst error of ``bias_gelu_`` relative to its bound on a dense grid and random
     values with a bias (also run by every kernel version's subprocess)."""
-    x = torch.cat([torch.linspace(-12, 12, 400_003), torch.randn(100_000) * 3,
+    gen = torch.Generator().manual_seed(0)
+    x = torch.cat([torch.linspace(-12, 12, 400_003), torch.randn(100_000, generator=gen) * 3,
                    torch.tensor([0., -0., 1e-30, -1e-30, 3.9, -3.9, 5.4, -5.4])])
     worst = 0.
     for n in (x.numel(), 1, 7, 17, 1023):  # whole vectors, tails, shorter than one vector
@@ -40,8 +42,8 @@ def check_gelu_accuracy() -> float:
         bias_gelu_(y)
         worst = max(worst, ((y.double() - exact_gelu(x[:n])).abs() / gelu_error_bound(x[:n]))
                     .max().item())
-    y = torch.randn(37, 45) * 4
-    b = torch.randn(45)
+    y = torch.randn(37, 45, generator=gen) * 4
+    b = torch.randn(45, generator=gen)
     z = y + b  # the float32 sum the kernel forms
     bias_gelu_(y, b)
     worst = max(worst, ((y.double() - exact_gelu(z)).abs() / gelu_error_bound(z)).max().item())
@@ -60,7 +62,7 @@ def test_kernel_error_is_the_size_of_atens():
     bias_gelu_(y)
     ours = (y.double() - exact_gelu(x)).abs().max().item()
     aten = (F.gelu(x).double() - exact_gelu(x)).abs().max().item()
-    assert ours < 1e-6 and ours <= 3 * aten, (ours, aten)
+    assert ours < 1.5e-6 and ours <= 4 * aten, (ours, aten)
 
 
 @needs_ext
