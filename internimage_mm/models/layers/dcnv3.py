@@ -162,11 +162,12 @@ class DCNv3(nn.Module):
 
     def _offset_features(self, x: Tensor) -> Tensor:
         """``dw_conv`` of channels-last ``x``: depthwise conv, norm, activation; in CPU
-        inference with the module's LayerNorm and GELU, one compiled pass
+        float32 inference (no autocast) with the module's LayerNorm and GELU, one compiled pass
         (``ops_dcnv3.dwconv_ln``), else the modules (the activation in place where it may)."""
         conv, norm, act = self.dw_conv
         ln = norm[-1]
-        if (x.device.type == 'cpu' and len(norm) == 2 and type(norm[0]) is ToChannelsLast
+        if (x.device.type == 'cpu' and not torch.is_autocast_enabled('cpu')
+                and len(norm) == 2 and type(norm[0]) is ToChannelsLast
                 and type(ln) is nn.LayerNorm and ln.normalized_shape == (self.channels, )
                 and ln.elementwise_affine and ln.bias is not None
                 and (type(act) is nn.GELU and act.approximate == 'none'

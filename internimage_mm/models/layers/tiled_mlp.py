@@ -27,9 +27,11 @@ MIN_HIDDEN_BYTES = 8 << 20
 def tiled_mlp_applies(x: Tensor, fc1: nn.Linear, fc2: nn.Linear,
                       residual: Tensor | None = None) -> bool:
     """Whether :func:`tiled_mlp` takes ``x``: CPU float32, no autograd graph or tracer
-    (see :func:`~.activation.may_overwrite`), a residual of the output's shape and dtype, and
-    a hidden activation of at least :data:`MIN_HIDDEN_BYTES`."""
+    (see :func:`~.activation.may_overwrite`), outside autocast, a residual of the output's
+    shape and dtype, and a hidden activation of at least :data:`MIN_HIDDEN_BYTES`."""
     if x.numel() // max(x.shape[-1], 1) * fc1.out_features * 4 < MIN_HIDDEN_BYTES:
+        return False
+    if torch.is_autocast_enabled('cpu'):  # autocast picks the GEMMs' dtype itself
         return False
     tensors = (x, fc1.weight, fc2.weight) + ((residual, ) if residual is not None else ())
     if any(t.device.type != 'cpu' or t.dtype != torch.float32 for t in tensors):

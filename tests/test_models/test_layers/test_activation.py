@@ -97,3 +97,18 @@ def test_backbone_inference_is_unchanged(monkeypatch):
     for out, ref in zip(outs, refs):
         torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)
     assert len(calls) == 6 and len(branch) == 5  # the reference run took the modules
+
+
+def test_autocast_keeps_the_offset_branch_modules(monkeypatch):
+    calls = []
+    real = dcnv3.ops_dcnv3.dwconv_ln
+    monkeypatch.setattr(dcnv3.ops_dcnv3, 'dwconv_ln',
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    model = InternImage(channels=16, depths=(1, 1, 1, 1), groups=(1, 2, 4, 8)).eval()
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        with torch.autocast('cpu', dtype=torch.bfloat16):  # autocast picks the conv's dtype
+            model(x)
+        assert calls == []
+        model(x)
+        assert len(calls) == 4

@@ -46,6 +46,8 @@ def test_applies_only_to_large_cpu_float32_inference(monkeypatch):
         assert tm.tiled_mlp_applies(x, mlp.fc1, mlp.fc2, torch.randn(4, 16, 16, 8))
         assert not tm.tiled_mlp_applies(x, mlp.fc1, mlp.fc2, torch.randn(1, 16, 16, 8))
         assert not tm.tiled_mlp_applies(x.double(), mlp.fc1, mlp.fc2)
+        with torch.autocast('cpu', dtype=torch.bfloat16):  # autocast's GEMMs, not ours
+            assert not tm.tiled_mlp_applies(x, mlp.fc1, mlp.fc2)
     assert not tm.tiled_mlp_applies(x, mlp.fc1, mlp.fc2)  # autograd records the parameters
 
 
