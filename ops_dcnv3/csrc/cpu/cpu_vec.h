@@ -34,6 +34,21 @@ constexpr int kNativeVecBytes = 16;
 // version); 0 in a one-version build. Raises (TORCH_CHECK) for a bad DCNV3_CPU_ISA.
 int cpu_x86_level();
 
+// Every kernel version of an entry point: DEFINE(SUFFIX, TARGET, VEC_BYTES) once per version
+// (SUFFIX v4, v3, base; or `one` in a one-version build), and DCNV3_THIS_VERSION(NAME) the
+// address of NAME_<SUFFIX> for the version this machine runs.
+#ifdef DCNV3_X86_VERSIONS
+#define DCNV3_FOR_EACH_VERSION(DEFINE) \
+  DEFINE(v4, DCNV3_X86_V4, 64) DEFINE(v3, DCNV3_X86_V3, 32) DEFINE(base, , 16)
+#define DCNV3_THIS_VERSION(NAME)                             \
+  (::dcnv3::cpu_x86_level() == 4   ? &NAME##_v4              \
+   : ::dcnv3::cpu_x86_level() == 3 ? &NAME##_v3              \
+                                   : &NAME##_base)
+#else
+#define DCNV3_FOR_EACH_VERSION(DEFINE) DEFINE(one, , ::dcnv3::kNativeVecBytes)
+#define DCNV3_THIS_VERSION(NAME) (&NAME##_one)
+#endif
+
 // A GC-wide vector of T (GCC vector extension) and unaligned load/store of one.
 template <typename T, int GC>
 struct Vec {

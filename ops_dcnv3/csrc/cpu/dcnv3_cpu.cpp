@@ -698,14 +698,17 @@ DCNV3_INLINE void backward_range(const T* grad_out, const T* input, const T* off
   backward_range<scalar_t, GC, kVecBytes, false>(grad_out, input, offset, mask, grad_offset,   \
                                                  grad_mask, p, begin, end, blocks, bands, buffers)
 
-#ifdef DCNV3_X86_VERSIONS
-DCNV3_DEFINE_CPU_ENTRY_POINTS(float, f32_v4, DCNV3_X86_V4, 64)
-DCNV3_DEFINE_CPU_ENTRY_POINTS(float, f32_v3, DCNV3_X86_V3, 32)
-DCNV3_DEFINE_CPU_ENTRY_POINTS(float, f32_base, , 16)
-DCNV3_DEFINE_CPU_ENTRY_POINTS(double, f64_v4, DCNV3_X86_V4, 64)
-DCNV3_DEFINE_CPU_ENTRY_POINTS(double, f64_v3, DCNV3_X86_V3, 32)
-DCNV3_DEFINE_CPU_ENTRY_POINTS(double, f64_base, , 16)
+#define DCNV3_F32_ENTRY_POINTS(SUFFIX, TARGET, VEC_BYTES) \
+  DCNV3_DEFINE_CPU_ENTRY_POINTS(float, f32_##SUFFIX, TARGET, VEC_BYTES)
+#define DCNV3_F64_ENTRY_POINTS(SUFFIX, TARGET, VEC_BYTES) \
+  DCNV3_DEFINE_CPU_ENTRY_POINTS(double, f64_##SUFFIX, TARGET, VEC_BYTES)
+DCNV3_FOR_EACH_VERSION(DCNV3_F32_ENTRY_POINTS)
+DCNV3_FOR_EACH_VERSION(DCNV3_F64_ENTRY_POINTS)
+#undef DCNV3_F32_ENTRY_POINTS
+#undef DCNV3_F64_ENTRY_POINTS
+#undef DCNV3_DEFINE_CPU_ENTRY_POINTS
 
+#ifdef DCNV3_X86_VERSIONS
 const char* level_name(int level) {
   return level == 4 ? "x86-64-v4" : level == 3 ? "x86-64-v3" : "x86-64";
 }
@@ -732,18 +735,10 @@ int x86_level() {
   return level;
 }
 const char* kernel_isa() { return level_name(x86_level()); }
-#define DCNV3_KERNELS(NAME, SUFFIX)                                          \
-  (x86_level() == 4   ? &NAME##_##SUFFIX##_v4                                \
-   : x86_level() == 3 ? &NAME##_##SUFFIX##_v3                                \
-                      : &NAME##_##SUFFIX##_base)
 #else
-// One version, for the compiler's target.
-DCNV3_DEFINE_CPU_ENTRY_POINTS(float, f32, , kNativeVecBytes)
-DCNV3_DEFINE_CPU_ENTRY_POINTS(double, f64, , kNativeVecBytes)
 const char* kernel_isa() { return "compiler target (one version)"; }
-#define DCNV3_KERNELS(NAME, SUFFIX) (&NAME##_##SUFFIX)
 #endif
-#undef DCNV3_DEFINE_CPU_ENTRY_POINTS
+#define DCNV3_KERNELS(NAME, SUFFIX) DCNV3_THIS_VERSION(NAME##_##SUFFIX)
 
 // The entry points of the version this machine runs, chosen on first use. Callers fetch them
 // before their parallel region, so a bad DCNV3_CPU_ISA is an error raised on the calling thread.

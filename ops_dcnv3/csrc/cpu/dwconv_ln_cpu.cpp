@@ -123,19 +123,7 @@ DCNV3_INLINE void dwconv_ln_rows(const DwLnArgs& a, int64_t r0, int64_t r1, floa
                                       float* row) {                                       \
     dwconv_ln_rows<VEC_BYTES>(a, r0, r1, row);                                            \
   }
-#ifdef DCNV3_X86_VERSIONS
-DCNV3_DEFINE_DWCONV_LN(v4, DCNV3_X86_V4, 64)
-DCNV3_DEFINE_DWCONV_LN(v3, DCNV3_X86_V3, 32)
-DCNV3_DEFINE_DWCONV_LN(base, , 16)
-using RowsFn = void (*)(const DwLnArgs&, int64_t, int64_t, float*);
-RowsFn dwconv_ln_kernel() {
-  const int level = cpu_x86_level();
-  return level == 4 ? &dwconv_ln_rows_v4 : level == 3 ? &dwconv_ln_rows_v3 : &dwconv_ln_rows_base;
-}
-#else
-DCNV3_DEFINE_DWCONV_LN(one, , kNativeVecBytes)
-auto dwconv_ln_kernel() { return &dwconv_ln_rows_one; }
-#endif
+DCNV3_FOR_EACH_VERSION(DCNV3_DEFINE_DWCONV_LN)
 #undef DCNV3_DEFINE_DWCONV_LN
 
 }  // namespace
@@ -161,7 +149,8 @@ at::Tensor cpu_dwconv_ln(const at::Tensor& x, const at::Tensor& weight,
              K,
              static_cast<float>(eps),
              gelu};
-  const auto run = dwconv_ln_kernel();  // before the parallel region: errors raise here
+  // chosen before the parallel region: errors raise on this thread
+  const auto run = DCNV3_THIS_VERSION(dwconv_ln_rows);
   const int64_t work_per_row = std::max<int64_t>(1, W * C * K * K);
   at::parallel_for(0, N * H, std::max<int64_t>(1, kGrainWork / work_per_row),
                    [&](int64_t r0, int64_t r1) {

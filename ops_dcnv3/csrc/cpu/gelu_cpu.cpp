@@ -26,19 +26,7 @@ constexpr int64_t kGrain = 16384;
                                  int64_t r1) {                                             \
     for (int64_t r = r0; r < r1; ++r) gelu_span<VEC_BYTES>(y + r * n, b, n);               \
   }
-#ifdef DCNV3_X86_VERSIONS
-DCNV3_DEFINE_GELU_ROWS(v4, DCNV3_X86_V4, 64)
-DCNV3_DEFINE_GELU_ROWS(v3, DCNV3_X86_V3, 32)
-DCNV3_DEFINE_GELU_ROWS(base, , 16)
-using RowsFn = void (*)(float*, const float*, int64_t, int64_t, int64_t);
-RowsFn gelu_rows() {
-  const int level = cpu_x86_level();
-  return level == 4 ? &gelu_rows_v4 : level == 3 ? &gelu_rows_v3 : &gelu_rows_base;
-}
-#else
-DCNV3_DEFINE_GELU_ROWS(one, , kNativeVecBytes)
-auto gelu_rows() { return &gelu_rows_one; }
-#endif
+DCNV3_FOR_EACH_VERSION(DCNV3_DEFINE_GELU_ROWS)
 #undef DCNV3_DEFINE_GELU_ROWS
 
 }  // namespace
@@ -51,7 +39,8 @@ void cpu_bias_gelu_(at::Tensor& y, const at::Tensor& bias) {
   // Rows of the bias's length; without a bias, rows of a fixed length (the tail row shorter).
   const int64_t n = b != nullptr ? bias.numel() : std::min<int64_t>(numel, 1024);
   const int64_t rows = (numel + n - 1) / n;
-  const auto run = gelu_rows();  // before the parallel region: errors raise on this thread
+  // chosen before the parallel region: errors raise on this thread
+  const auto run = DCNV3_THIS_VERSION(gelu_rows);
   at::parallel_for(0, rows, std::max<int64_t>(1, kGrain / n), [&](int64_t r0, int64_t r1) {
     const int64_t full = std::min(r1, numel / n);  // rows of length n
     if (r0 < full) run(data, b, n, r0, full);
