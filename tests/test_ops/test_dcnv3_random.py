@@ -103,6 +103,42 @@ def test_replica_strategy_splits_rows_into_bands_exactly(batch, group, height, t
         assert torch.equal(a, b)
 
 
+@pytest.mark.parametrize('where', ['top_left', 'bottom_right', 'outside'])
+@pytest.mark.parametrize('batch,group,threads,strategy', [
+    (2, 4, 2, 1), (1, 4, 2, 1), (1, 3, 3, 1), (2, 2, 1, 0), (1, 1, 4, 3), (2, 2, 2, 2)])
+def test_grad_input_untouched_pixels_are_zero(where, batch, group, threads, strategy):
+    # grad_input starts as uninitialised memory: owner tasks zero their slice just ahead of the
+    # scatter (the other strategies zero it first). Points that all land in one corner of the
+    # image (or outside it) leave most pixels without a gradient: those must be exactly 0 even
+    # when the allocator hands back memory full of NaN.
+    args = Args(group=group, group_channels=16, stride_h=2)
+    height, width = 12, 9
+    x, off, mask = make_inputs(args, batch=batch, height=height, width=width,
+                               dtype=torch.float32, offset_range=0.4)
+    ho, wo = off.shape[1:3]
+    ys = torch.arange(ho, dtype=torch.float32).view(1, ho, 1, 1) * args.stride_h
+    xs = torch.arange(wo, dtype=torch.float32).view(1, 1, wo, 1)
+    target = {'top_left': (0.3, 0.6), 'bottom_right': (height - 1.7, width - 1.6),
+              'outside': (height + 5.0, -6.0)}[where]
+    # offsets (dx, dy) that move every point's window near `target`
+    off = off.view(batch, ho, wo, -1, 2)
+    off = torch.stack([off[..., 0] + (target[1] - xs), off[..., 1] + (target[0] - ys)], -1)
+    off = off.reshape(batch, ho, wo, -1).contiguous()
+    grad_out = torch.randn(batch, ho, wo, group * 16)
+    leaves = [t.double().requires_grad_() for t in (x, off, mask)]
+    (dcnv3_pytorch(*leaves, *args.tuple()) * grad_out.double()).sum().backward()
+    assert (leaves[0].grad == 0).float().mean() > 0.5  # most pixels get no gradient
+    for _ in range(2):
+        garbage = torch.full_like(x, float('nan'))  # freed: its block may serve grad_input
+        del garbage
+        with num_threads(threads):
+            got = dcnv3_backward(grad_out, x, off, mask, *args.tuple(), strategy=strategy)
+        untouched = leaves[0].grad == 0
+        assert torch.equal(got[0][untouched], torch.zeros_like(got[0][untouched]))
+        for a, leaf in zip(got, leaves):
+            torch.testing.assert_close(a.double(), leaf.grad, rtol=1e-4, atol=1e-4)
+
+
 def test_non_contiguous_inputs():
     args = Args(group=2, group_channels=4)
     x, off, mask = make_inputs(args, batch=2, height=6, width=6)

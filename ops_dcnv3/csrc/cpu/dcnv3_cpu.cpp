@@ -69,6 +69,29 @@ struct Sum4<T, 8> {
   }
 };
 
+// 4 lanes (float on baseline x86-64, double on AVX2): the same tree without the final fold.
+template <typename T>
+struct Sum4<T, 4> {
+  using V = typename Vec<T, 4>::type;
+  static DCNV3_INLINE void run(const V& a, const V& b, const V& c, const V& d, T out[4]) {
+    const V ab = __builtin_shufflevector(a, b, 0, 4, 1, 5) +
+                 __builtin_shufflevector(a, b, 2, 6, 3, 7);
+    const V cd = __builtin_shufflevector(c, d, 0, 4, 1, 5) +
+                 __builtin_shufflevector(c, d, 2, 6, 3, 7);
+    store(out, __builtin_shufflevector(ab, cd, 0, 1, 4, 5) +
+                   __builtin_shufflevector(ab, cd, 2, 3, 6, 7));
+  }
+};
+// 2 lanes (double on baseline x86-64): two 2-wide sums.
+template <typename T>
+struct Sum4<T, 2> {
+  using V = typename Vec<T, 2>::type;
+  static DCNV3_INLINE void run(const V& a, const V& b, const V& c, const V& d, T out[4]) {
+    store(out, __builtin_shufflevector(a, b, 0, 2) + __builtin_shufflevector(a, b, 1, 3));
+    store(out + 2, __builtin_shufflevector(c, d, 0, 2) + __builtin_shufflevector(c, d, 1, 3));
+  }
+};
+
 // x[k] = src[2k], y[k] = src[2k + 1]: one native vector (kVecBytes) of each at a time with two
 // shuffles (the compiler's own code for a stride-2 load in the setup loop is element by element,
 // and so is its code for a shuffle of vectors wider than the instruction set's).
@@ -120,6 +143,43 @@ DCNV3_INLINE void interleave(const T* __restrict x, const T* __restrict y, T* __
   }
 }
 
+// dst[4k + c] = src_c[k] for the four arrays src_0..src_3: with L = kVecBytes / sizeof(T) >= 4
+// lanes, two rounds of two-input shuffles per L entries (the compiler's own code for these
+// stores is element by element).
+template <typename T, int kVecBytes>
+DCNV3_INLINE void interleave4(const T* __restrict a, const T* __restrict b,
+                              const T* __restrict c, const T* __restrict d, T* __restrict dst,
+                              int n) {
+  constexpr int L = kVecBytes / sizeof(T);
+  int k = 0;
+  if constexpr (L >= 4) {
+    using V = typename Vec<T, L>::type;
+    using I = typename Vec<std::conditional_t<sizeof(T) == 4, int32_t, int64_t>, L>::type;
+    I lo, hi, q0, q1;
+    for (int i = 0; i < L; ++i) {
+      lo[i] = (i % 2 ? L : 0) + i / 2;  // pairs (x_k, y_k) of entries [0, L/2)
+      hi[i] = (i % 2 ? L : 0) + L / 2 + i / 2;
+      q0[i] = (i % 4 >= 2 ? L : 0) + 2 * (i / 4) + i % 2;  // quads of pairs [0, L/4)
+      q1[i] = (i % 4 >= 2 ? L : 0) + L / 2 + 2 * (i / 4) + i % 2;
+    }
+    for (; k + L <= n; k += L) {
+      const V va = load<V>(a + k), vb = load<V>(b + k), vc = load<V>(c + k), vd = load<V>(d + k);
+      const V ab_lo = __builtin_shuffle(va, vb, lo), ab_hi = __builtin_shuffle(va, vb, hi);
+      const V cd_lo = __builtin_shuffle(vc, vd, lo), cd_hi = __builtin_shuffle(vc, vd, hi);
+      store(dst + 4 * k, __builtin_shuffle(ab_lo, cd_lo, q0));
+      store(dst + 4 * k + L, __builtin_shuffle(ab_lo, cd_lo, q1));
+      store(dst + 4 * k + 2 * L, __builtin_shuffle(ab_hi, cd_hi, q0));
+      store(dst + 4 * k + 3 * L, __builtin_shuffle(ab_hi, cd_hi, q1));
+    }
+  }
+  for (; k < n; ++k) {
+    dst[4 * k] = a[k];
+    dst[4 * k + 1] = b[k];
+    dst[4 * k + 2] = c[k];
+    dst[4 * k + 3] = d[k];
+  }
+}
+
 // Table of the sampling points of a run of pixels, up to `groups` groups each (all groups in
 // the forward, a block of groups in the owner-mode backward), one array per field and corner
 // so the setup loop stores with unit stride.
@@ -133,9 +193,14 @@ struct PointTable {
   std::vector<T> msk;             // masks gathered per pixel, or their softmax from logits
   std::vector<int32_t> corner[4];  // element offset (y * W + x) * C of each clamped corner
   std::vector<T> weight[4];        // corner weights times the mask
-  std::vector<T> valid[4];         // corner validity (backward)
+  // backward: the same per entry k at [4 * k + c], one pointer for all four corners (the
+  // backward's loop has no registers to spare for eight)
+  std::vector<int32_t> corners;
+  std::vector<T> weights;
   std::vector<T> ly, lx, mask;     // fractional parts and mask (backward)
-  std::vector<T> inside;           // 0 outside, 1 inside, 2 inside with all corners in the image
+  // 0 outside, else 1 + the valid corners as bits (1: 00, 2: 01, 4: 10, 8: 11), so 16 when all
+  // four corners lie in the image (most points)
+  std::vector<T> inside;
   std::vector<T> dot;  // backward: <grad_out, corner c> at [4 * entry + c] (0 if outside)
   std::vector<T> gmask, goff_w, goff_h;  // backward: gradients per entry before scattering
 
@@ -147,10 +212,11 @@ struct PointTable {
                     &goff_w, &goff_h})
       v->resize(k);
     dot.resize(4 * k);
+    corners.resize(4 * k);
+    weights.resize(4 * k);
     for (int c = 0; c < 4; ++c) {
       corner[c].resize(k);
       weight[c].resize(k);
-      valid[c].resize(k);
     }
     grid_h.resize(groups * points);
     grid_w.resize(groups * points);
@@ -164,8 +230,9 @@ struct PointTable {
     }
   }
 
-  // centre + grid of every entry of the run of pixels [pix0, pix0 + npix), `ng` groups each.
-  void fill_bases(const Params& p, int64_t pix0, int npix, int ng) {
+  // centre + grid of every entry of the run of pixels [pix0, pix0 + npix), `ng` groups each
+  // (inlined: compiled into each kernel version, not once for baseline x86-64).
+  DCNV3_INLINE void fill_bases(const Params& p, int64_t pix0, int npix, int ng) {
     const int64_t plane = static_cast<int64_t>(p.height_out) * p.width_out;
     const int e = ng * points;
     for (int l = 0; l < npix; ++l) {
@@ -207,10 +274,6 @@ DCNV3_INLINE void setup_points(const Params& p, PointTable<T>& t, int64_t pix0, 
   T* __restrict w1 = t.weight[1].data();
   T* __restrict w2 = t.weight[2].data();
   T* __restrict w3 = t.weight[3].data();
-  T* __restrict v0 = t.valid[0].data();
-  T* __restrict v1 = t.valid[1].data();
-  T* __restrict v2 = t.valid[2].data();
-  T* __restrict v3 = t.valid[3].data();
   T* __restrict ly = t.ly.data();
   T* __restrict lx = t.lx.data();
   T* __restrict mk = t.mask.data();
@@ -228,13 +291,8 @@ DCNV3_INLINE void setup_points(const Params& p, PointTable<T>& t, int64_t pix0, 
     e1[k] = (b.cy0 * W + b.cx1) * C;
     e2[k] = (b.cy1 * W + b.cx0) * C;
     e3[k] = (b.cy1 * W + b.cx1) * C;
-    // 0: outside, 1: inside, 2: inside with all four corners in the image
-    inside[k] = b.inside + b.v00 * b.v01 * b.v10 * b.v11;
+    inside[k] = b.inside * (T(1) + b.v00 + T(2) * b.v01 + T(4) * b.v10 + T(8) * b.v11);
     if (kBackward) {
-      v0[k] = b.v00;
-      v1[k] = b.v01;
-      v2[k] = b.v10;
-      v3[k] = b.v11;
       ly[k] = b.ly;
       lx[k] = b.lx;
       mk[k] = mask[k];
@@ -459,57 +517,107 @@ DCNV3_INLINE void forward_range(const T* input, const T* offset, const T* mask, 
 }
 
 // Backward of the table entries [k0, k0 + points) of one (pixel, group): stores the corner
-// dot products d_ij = <grad_out, corner_ij> in the table (0 for outside points; those of
-// invalid corners are read at a clamped position, and point_gradients drops them) and scatters
-// mask * w_ij * grad_out into the corners' grad_input rows.
-template <typename T, int GC, bool kAtomic>
+// dot products d_ij = <grad_out, corner_ij> in the table (0 for outside points and invalid
+// corners) and scatters mask * w_ij * grad_out into the valid corners' grad_input rows.
+template <typename T, int GC, int kVecBytes, bool kAtomic>
 DCNV3_INLINE void backward_group(const T* __restrict image_g, T* grad_image_g,
                                  const T* __restrict go, PointTable<T>& t, int k0, int points,
                                  int gc) {
-  const int n = GC > 0 ? GC : gc;
   const T* __restrict inside = t.inside.data();
-  const int32_t *__restrict e0 = t.corner[0].data(), *__restrict e1 = t.corner[1].data(),
-                *__restrict e2 = t.corner[2].data(), *__restrict e3 = t.corner[3].data();
-  const T *__restrict w0 = t.weight[0].data(), *__restrict w1 = t.weight[1].data(),
-          *__restrict w2 = t.weight[2].data(), *__restrict w3 = t.weight[3].data();
-  const T *__restrict v0 = t.valid[0].data(), *__restrict v1 = t.valid[1].data(),
-          *__restrict v2 = t.valid[2].data(), *__restrict v3 = t.valid[3].data();
+  const int32_t* __restrict e = t.corners.data();
+  const T* __restrict w = t.weights.data();
   T* __restrict dot = t.dot.data();
+  if constexpr (GC > 0 && !kAtomic) {
+    // grad_out as NV vectors of the instruction set's width, in registers for all points.
+    constexpr int L = std::min<int>(GC, kVecBytes / sizeof(T));
+    constexpr int NV = GC / L;
+    using V = typename Vec<T, L>::type;
+    V g[NV];
+#pragma GCC unroll 16
+    for (int j = 0; j < NV; ++j) g[j] = load<V>(go + j * L);
+    for (int k = k0; k < k0 + points; ++k) {
+      T* __restrict d = dot + 4 * k;
+      const T flag = inside[k];
+      if (flag == T(0)) {  // zero gradients
+        d[0] = d[1] = d[2] = d[3] = T(0);
+        continue;
+      }
+      const int32_t o0 = e[4 * k], o1 = e[4 * k + 1], o2 = e[4 * k + 2], o3 = e[4 * k + 3];
+      {
+        const T *r0 = image_g + o0, *r1 = image_g + o1, *r2 = image_g + o2, *r3 = image_g + o3;
+        V p0 = g[0] * load<V>(r0), p1 = g[0] * load<V>(r1), p2 = g[0] * load<V>(r2),
+          p3 = g[0] * load<V>(r3);
+#pragma GCC unroll 16
+        for (int j = 1; j < NV; ++j) {
+          p0 += g[j] * load<V>(r0 + j * L);
+          p1 += g[j] * load<V>(r1 + j * L);
+          p2 += g[j] * load<V>(r2 + j * L);
+          p3 += g[j] * load<V>(r3 + j * L);
+        }
+        Sum4<T, L>::run(p0, p1, p2, p3, d);
+      }
+      // mask * bilinear weight
+      const T a0 = w[4 * k], a1 = w[4 * k + 1], a2 = w[4 * k + 2], a3 = w[4 * k + 3];
+      T *q0 = grad_image_g + o0, *q1 = grad_image_g + o1, *q2 = grad_image_g + o2,
+        *q3 = grad_image_g + o3;
+      // Corners may alias each other (clamped): one read-modify-write at a time.
+      if (flag == T(16)) {  // all four corners in the image (most points)
+#pragma GCC unroll 16
+        for (int j = 0; j < NV; ++j) store(q0 + j * L, load<V>(q0 + j * L) + a0 * g[j]);
+#pragma GCC unroll 16
+        for (int j = 0; j < NV; ++j) store(q1 + j * L, load<V>(q1 + j * L) + a1 * g[j]);
+#pragma GCC unroll 16
+        for (int j = 0; j < NV; ++j) store(q2 + j * L, load<V>(q2 + j * L) + a2 * g[j]);
+#pragma GCC unroll 16
+        for (int j = 0; j < NV; ++j) store(q3 + j * L, load<V>(q3 + j * L) + a3 * g[j]);
+        continue;
+      }
+      // Only corners inside the image receive a gradient (an invalid corner's clamped position
+      // belongs to another corner), as in the reference: adding its 0 * grad_output would turn
+      // an inf there into NaN. Their dot products (read at the clamped position) are dropped.
+      const int valid = static_cast<int>(flag) - 1;
+      T* qs[4] = {q0, q1, q2, q3};
+      const T as[4] = {a0, a1, a2, a3};
+      for (int c = 0; c < 4; ++c) {
+        if (((valid >> c) & 1) == 0) {
+          d[c] = T(0);
+          continue;
+        }
+#pragma GCC unroll 16
+        for (int j = 0; j < NV; ++j)
+          store(qs[c] + j * L, load<V>(qs[c] + j * L) + as[c] * g[j]);
+      }
+    }
+    return;
+  }
+  const int n = GC > 0 ? GC : gc;
   for (int k = k0; k < k0 + points; ++k) {
     T* __restrict d = dot + 4 * k;
     if (inside[k] == T(0)) {  // zero gradients
       d[0] = d[1] = d[2] = d[3] = T(0);
       continue;
     }
-    const T *r0 = image_g + e0[k], *r1 = image_g + e1[k], *r2 = image_g + e2[k],
-            *r3 = image_g + e3[k];
-    if constexpr (GC > 0) {
-      using V = typename Vec<T, GC>::type;
-      const V g = load<V>(go);
-      Sum4<T, GC>::run(g * load<V>(r0), g * load<V>(r1), g * load<V>(r2), g * load<V>(r3), d);
-    } else {
-      T d0 = T(0), d1 = T(0), d2 = T(0), d3 = T(0);
+    const int32_t o0 = e[4 * k], o1 = e[4 * k + 1], o2 = e[4 * k + 2], o3 = e[4 * k + 3];
+    const T *r0 = image_g + o0, *r1 = image_g + o1, *r2 = image_g + o2, *r3 = image_g + o3;
+    T d0 = T(0), d1 = T(0), d2 = T(0), d3 = T(0);
 #pragma omp simd reduction(+ : d0, d1, d2, d3)
-      for (int c = 0; c < n; ++c) {
-        d0 += go[c] * r0[c];
-        d1 += go[c] * r1[c];
-        d2 += go[c] * r2[c];
-        d3 += go[c] * r3[c];
-      }
-      d[0] = d0;
-      d[1] = d1;
-      d[2] = d2;
-      d[3] = d3;
+    for (int c = 0; c < n; ++c) {
+      d0 += go[c] * r0[c];
+      d1 += go[c] * r1[c];
+      d2 += go[c] * r2[c];
+      d3 += go[c] * r3[c];
     }
-    const T a0 = w0[k], a1 = w1[k], a2 = w2[k], a3 = w3[k];  // mask * bilinear weight
-    T *g0 = grad_image_g + e0[k], *g1 = grad_image_g + e1[k], *g2 = grad_image_g + e2[k],
-      *g3 = grad_image_g + e3[k];
-    // Only corners inside the image receive a gradient (an invalid corner's clamped position
-    // belongs to another corner), as in the reference: adding its 0 * grad_output would turn an
-    // inf there into NaN. Most points have all four inside: one test instead of four.
-    const bool all = inside[k] == T(2);
-    const bool u0 = all || v0[k] != T(0), u1 = all || v1[k] != T(0), u2 = all || v2[k] != T(0),
-               u3 = all || v3[k] != T(0);
+    // mask * bilinear weight
+    const T a0 = w[4 * k], a1 = w[4 * k + 1], a2 = w[4 * k + 2], a3 = w[4 * k + 3];
+    T *g0 = grad_image_g + o0, *g1 = grad_image_g + o1, *g2 = grad_image_g + o2,
+      *g3 = grad_image_g + o3;
+    // See above: only valid corners count, in the dot products and the scatter.
+    const int valid = static_cast<int>(inside[k]) - 1;
+    const bool u0 = valid & 1, u1 = valid & 2, u2 = valid & 4, u3 = valid & 8;
+    d[0] = u0 ? d0 : T(0);
+    d[1] = u1 ? d1 : T(0);
+    d[2] = u2 ? d2 : T(0);
+    d[3] = u3 ? d3 : T(0);
     if (kAtomic) {
       for (int c = 0; c < n; ++c) {
         if (u0) std::atomic_ref<T>(g0[c]).fetch_add(a0 * go[c], std::memory_order_relaxed);
@@ -517,14 +625,6 @@ DCNV3_INLINE void backward_group(const T* __restrict image_g, T* grad_image_g,
         if (u2) std::atomic_ref<T>(g2[c]).fetch_add(a2 * go[c], std::memory_order_relaxed);
         if (u3) std::atomic_ref<T>(g3[c]).fetch_add(a3 * go[c], std::memory_order_relaxed);
       }
-    } else if constexpr (GC > 0) {
-      // Corners may alias each other (clamped): one read-modify-write at a time.
-      using V = typename Vec<T, GC>::type;
-      const V g = load<V>(go);
-      if (u0) store(g0, load<V>(g0) + a0 * g);
-      if (u1) store(g1, load<V>(g1) + a1 * g);
-      if (u2) store(g2, load<V>(g2) + a2 * g);
-      if (u3) store(g3, load<V>(g3) + a3 * g);
     } else {
       // Corners may alias each other (clamped), so no __restrict and one corner at a time.
       if (u0) {
@@ -552,8 +652,6 @@ DCNV3_INLINE void backward_group(const T* __restrict image_g, T* grad_image_g,
 // offset_scale).
 template <typename T>
 DCNV3_INLINE void point_gradients(PointTable<T>& t, int count, T s) {
-  const T *__restrict v0 = t.valid[0].data(), *__restrict v1 = t.valid[1].data(),
-          *__restrict v2 = t.valid[2].data(), *__restrict v3 = t.valid[3].data();
   const T* __restrict dot = t.dot.data();
   const T* __restrict ly = t.ly.data();
   const T* __restrict lx = t.lx.data();
@@ -568,19 +666,37 @@ DCNV3_INLINE void point_gradients(PointTable<T>& t, int count, T s) {
     b.lx = lx[k];
     b.hy = T(1) - b.ly;
     b.hx = T(1) - b.lx;
-    b.v00 = v0[k];
-    b.v01 = v1[k];
-    b.v10 = v2[k];
-    b.v11 = v3[k];
-    // dot products of invalid corners (read at a clamped position) do not count
-    const T d0 = dot[4 * k] * b.v00, d1 = dot[4 * k + 1] * b.v01, d2 = dot[4 * k + 2] * b.v10,
-            d3 = dot[4 * k + 3] * b.v11;
+    // invalid corners' dot products are 0 already (backward_group)
+    b.v00 = b.v01 = b.v10 = b.v11 = T(1);
+    const T d0 = dot[4 * k], d1 = dot[4 * k + 1], d2 = dot[4 * k + 2], d3 = dot[4 * k + 3];
     const T m = mk[k];
     gm[k] = b.w00() * d0 + b.w01() * d1 + b.w10() * d2 + b.w11() * d3;
     gw[k] = b.dw(d0, d1, d2, d3) * m * s;
     gh[k] = b.dh(d0, d1, d2, d3) * m * s;
   }
 }
+
+// The zeroing of the grad_input slice an owner task scatters into (channels [c0, c0 + cn) of
+// one image), done just ahead of the scatter, in pixel order, instead of a pass over the whole
+// tensor before the kernel: each line is written while it is in cache, not fetched from memory
+// again (InternImage-H stage 1, a 33 MB grad_input: backward 0.79x the time).
+template <typename T>
+struct LazyZero {
+  T* image;  // the image's grad_input
+  int64_t channels, c0, cn, pixels;
+  int64_t done = 0;  // pixels [0, done) are zeroed
+  // zero pixels [done, end)
+  void upto(int64_t end) {
+    end = std::min(end, pixels);
+    if (end <= done) return;
+    if (cn == channels) {
+      std::fill(image + done * channels, image + end * channels, T(0));
+    } else {
+      for (int64_t q = done; q < end; ++q) std::fill_n(image + q * channels + c0, cn, T(0));
+    }
+    done = end;
+  }
+};
 
 // The backward of pixels [begin, end) for groups [g0, g1). Without kAtomic the caller owns the
 // grad_input slice of these groups in every image the pixels touch. mask == nullptr: fused
@@ -590,7 +706,7 @@ template <typename T, int GC, int kVecBytes, bool kAtomic>
 DCNV3_INLINE void backward_pixels(PointTable<T>& table, const T* grad_out, const T* input,
                                   const T* offset, const T* mask, T* grad_input, T* grad_offset,
                                   T* grad_mask, const Params& p, int64_t begin, int64_t end,
-                                  int g0, int g1) {
+                                  int g0, int g1, LazyZero<T>* zero) {
   const int gc = p.group_channels;
   const int64_t C = p.channels();
   const int P = p.num_points;
@@ -605,13 +721,27 @@ DCNV3_INLINE void backward_pixels(PointTable<T>& table, const T* grad_out, const
   for (int64_t pix0 = begin; pix0 < end; pix0 += table.run) {
     const int npix = static_cast<int>(std::min<int64_t>(table.run, end - pix0));
     setup_run<T, kVecBytes, true>(p, table, in, pix0, npix, g0, ng);
+    interleave4<int32_t, kVecBytes>(table.corner[0].data(), table.corner[1].data(),
+                                    table.corner[2].data(), table.corner[3].data(),
+                                    table.corners.data(), npix * e);
+    interleave4<T, kVecBytes>(table.weight[0].data(), table.weight[1].data(),
+                              table.weight[2].data(), table.weight[3].data(),
+                              table.weights.data(), npix * e);
+    if (zero != nullptr) {
+      // A point's last corner (bottom right, clamped) has the largest offset of its four.
+      const int32_t* __restrict e3 = table.corner[3].data();
+      int32_t last = 0;
+      for (int k = 0; k < npix * e; ++k) last = std::max(last, e3[k]);
+      zero->upto(last / C + 1);
+    }
     for (int l = 0; l < npix; ++l) {
       const int64_t pix = pix0 + l;
       const int64_t image_base = (pix / plane) * image_stride;
       for (int g = g0; g < g1; ++g) {
         const int64_t base = image_base + g * gc;
-        backward_group<T, GC, kAtomic>(input + base, grad_input + base, grad_out + pix * C + g * gc,
-                                       table, l * e + (g - g0) * P, P, gc);
+        backward_group<T, GC, kVecBytes, kAtomic>(input + base, grad_input + base,
+                                                  grad_out + pix * C + g * gc, table,
+                                                  l * e + (g - g0) * P, P, gc);
       }
     }
     point_gradients(table, npix * e, s);
@@ -637,7 +767,8 @@ DCNV3_INLINE void backward_range(const T* grad_out, const T* input, const T* off
   if (kAtomic) {
     PointTable<T> table(p, p.group);
     backward_pixels<T, GC, kVecBytes, true>(table, grad_out, input, offset, mask, buffers[0],
-                                            grad_offset, grad_mask, p, begin, end, 0, p.group);
+                                            grad_offset, grad_mask, p, begin, end, 0, p.group,
+                                            nullptr);
     return;
   }
   PointTable<T> table(p, (p.group + blocks - 1) / blocks);
@@ -648,11 +779,17 @@ DCNV3_INLINE void backward_range(const T* grad_out, const T* input, const T* off
     const int b = static_cast<int>(t / bands % blocks);
     const int64_t row0 = static_cast<int64_t>(r) * p.height_out / bands;
     const int64_t row1 = static_cast<int64_t>(r + 1) * p.height_out / bands;
+    const int g0 = b * p.group / blocks, g1 = (b + 1) * p.group / blocks;
+    const int64_t pixels_in = static_cast<int64_t>(p.height_in) * p.width_in;
+    LazyZero<T> zero{buffers[0] + n * pixels_in * p.channels(), p.channels(),
+                     int64_t{g0} * p.group_channels, int64_t{g1 - g0} * p.group_channels,
+                     pixels_in};
     backward_pixels<T, GC, kVecBytes, false>(table, grad_out, input, offset, mask, buffers[r],
                                              grad_offset, grad_mask, p,
                                              n * plane + row0 * p.width_out,
-                                             n * plane + row1 * p.width_out, b * p.group / blocks,
-                                             (b + 1) * p.group / blocks);
+                                             n * plane + row1 * p.width_out, g0, g1,
+                                             bands == 1 ? &zero : nullptr);
+    if (bands == 1) zero.upto(pixels_in);
   }
 }
 
@@ -822,6 +959,7 @@ void backward_impl(const T* grad_out, const T* input, const T* offset, const T* 
       strategy = BackwardStrategy::kAtomic;
   }
   T* const grad = grad_input.mutable_data_ptr<T>();
+  if (strategy != BackwardStrategy::kOwner) grad_input.zero_();  // owner tasks zero lazily
   const auto backward_chunk = chunk_kernels<T>().backward;
   if (strategy == BackwardStrategy::kOwner) {
     // One task per (image, block of groups): it alone writes that slice of grad_input.
@@ -893,13 +1031,17 @@ std::vector<at::Tensor> run_backward(const at::Tensor& grad_output, const at::Te
   auto off = offset.contiguous();
   auto msk = mask.defined() ? mask.contiguous() : mask;
   check_image_size(p);
-  auto grad_input = at::zeros_like(in);  // scattered into
+  // scattered into; zeroed by backward_impl (owner tasks: lazily, see LazyZero)
+  auto grad_input = at::empty_like(in);
   // Written once per entry (point_gradients covers outside points too): no zero fill.
   auto grad_offset = at::empty_like(off);
   auto grad_mask = msk.defined() ? at::empty_like(msk) : msk;
   std::vector<at::Tensor> grads{grad_input, grad_offset};
   if (msk.defined()) grads.push_back(grad_mask);
-  if (go.numel() == 0) return grads;
+  if (go.numel() == 0) {  // no output: every gradient is zero
+    for (auto& g : grads) g.zero_();
+    return grads;
+  }
   AT_DISPATCH_FLOATING_TYPES(in.scalar_type(), "dcnv3_cpu_backward", [&] {
     backward_impl<scalar_t>(go.const_data_ptr<scalar_t>(), in.const_data_ptr<scalar_t>(),
                             off.const_data_ptr<scalar_t>(),
