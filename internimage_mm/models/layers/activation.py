@@ -19,14 +19,22 @@ from torch import Tensor, nn
 from ops_dcnv3 import bias_gelu_
 
 
+def tracing() -> bool:
+    """Whether TorchScript, a ``torch.jit`` trace, an ONNX export or ``torch.compile`` is
+    watching: the eager-only fast paths (in-place activations, fused linears) stand aside."""
+    return (torch.jit.is_scripting() or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+            or torch.compiler.is_compiling())
+
+
+def records_grad(*tensors: Tensor | None) -> bool:
+    """Whether autograd records an op on ``tensors``: grad mode is on and one requires grad."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
 def may_overwrite(*tensors: Tensor | None) -> bool:
     """Whether an intermediate computed from ``tensors`` may be overwritten in place: no
     autograd graph records it and no tracer, exporter or compiler is watching."""
-    if torch.jit.is_scripting() or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() \
-            or torch.compiler.is_compiling():
-        return False
-    return not torch.is_grad_enabled() or not any(t is not None and t.requires_grad
-                                                  for t in tensors)
+    return not tracing() and not records_grad(*tensors)
 
 
 def act_(act: nn.Module | None, x: Tensor, bias: Tensor | None = None) -> Tensor:

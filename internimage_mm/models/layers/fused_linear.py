@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .activation import act_, may_overwrite
+from .activation import act_, may_overwrite, records_grad, tracing
 
 #: The fused kernels are used for tall GEMMs (at least MIN_FUSED_ROWS rows) whose output has at
 #: least MIN_FUSED_NUMEL elements (4 MiB of float32, no longer cache-resident): there the extra
@@ -57,8 +57,7 @@ def _epilogue(act: nn.Module | None) -> tuple[str, list, str] | None:
 
 def _eligible(x: Tensor, weight: Tensor, bias: Tensor | None,
               other: Tensor | None = None) -> bool:
-    if not _enabled or torch.jit.is_scripting() or torch.jit.is_tracing() \
-            or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling():
+    if not _enabled or tracing():
         return False
     if torch.is_autocast_enabled('cpu'):  # autocast picks the linear's dtype itself
         return False
@@ -72,10 +71,6 @@ def _eligible(x: Tensor, weight: Tensor, bias: Tensor | None,
         return False
     rows = x.numel() // max(x.shape[-1], 1)
     return rows >= MIN_FUSED_ROWS and rows * weight.shape[0] >= MIN_FUSED_NUMEL
-
-
-def _needs_grad(*tensors: Tensor | None) -> bool:
-    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
 
 
 class _FusedLinearFunction(torch.autograd.Function):
@@ -124,7 +119,7 @@ def linear_act(x: Tensor, linear: nn.Linear, act: nn.Module | None = None) -> Te
     """``act(linear(x))``, fused on CPU where that is exact and faster."""
     epilogue = _epilogue(act)
     if epilogue is not None and _eligible(x, linear.weight, linear.bias):
-        if _needs_grad(x, linear.weight, linear.bias):
+        if records_grad(x, linear.weight, linear.bias):
             y = _FusedLinearFunction.apply(x, linear.weight, linear.bias, None)
             return y if act is None else act(y)
         try:
@@ -145,7 +140,7 @@ def linear_cat(x: Tensor, *linears: nn.Linear) -> Tensor:
     bias = torch.cat([lin.bias if lin.bias is not None else lin.weight.new_zeros(lin.out_features)
                       for lin in linears])
     if _eligible(x, weight, bias):
-        if _needs_grad(x, weight, bias):
+        if records_grad(x, weight, bias):
             return _FusedLinearFunction.apply(x, weight, bias, None)
         try:
             return _ops(x, weight, bias, 'none', [], '')
@@ -158,7 +153,7 @@ def linear_add(x: Tensor, linear: nn.Linear, residual: Tensor) -> Tensor:
     """``residual + linear(x)``, fused on CPU where that is exact and faster."""
     if _eligible(x, linear.weight, linear.bias, residual) \
             and residual.shape == (*x.shape[:-1], linear.out_features):
-        if _needs_grad(x, linear.weight, linear.bias, residual):
+        if records_grad(x, linear.weight, linear.bias, residual):
             return _FusedLinearFunction.apply(x, linear.weight, linear.bias, residual)
         try:
             return _ops.binary(x, residual, linear.weight, linear.bias, 'add')
