@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .activation import tracing
+
 
 class _PointSoftmax(torch.autograd.Function):
 
@@ -34,18 +36,13 @@ def _softmax(x: Tensor) -> Tensor:
     return e.div_(e.sum(-1, keepdim=True))
 
 
-def _exporting() -> bool:
-    return (torch.jit.is_scripting() or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
-            or torch.compiler.is_compiling())
-
-
 def point_softmax(x: Tensor) -> Tensor:
     """Softmax over the last dimension, computed in float32 for float16/bfloat16 inputs (as
     ``F.softmax`` under autocast); returns float32 then. Exporters and compilers see
     ``F.softmax``."""
     if x.dtype in (torch.float16, torch.bfloat16):
         x = x.float()
-    if _exporting() or not x.is_floating_point() or x.device.type != 'cpu':
+    if tracing() or not x.is_floating_point() or x.device.type != 'cpu':
         return F.softmax(x, dim=-1)
     if torch.is_grad_enabled() and x.requires_grad:
         return _PointSoftmax.apply(x)

@@ -29,7 +29,9 @@ def tiled_mlp_applies(x: Tensor, fc1: nn.Linear, fc2: nn.Linear,
     """Whether :func:`tiled_mlp` takes ``x``: CPU float32, no autograd graph or tracer
     (see :func:`~.activation.may_overwrite`), outside autocast, a residual of the output's
     shape and dtype, and a hidden activation of at least :data:`MIN_HIDDEN_BYTES`."""
-    if x.numel() // max(x.shape[-1], 1) * fc1.out_features * 4 < MIN_HIDDEN_BYTES:
+    # Tracers and exporters first: on their symbolic shapes the size tests below would become
+    # guards on the batch (an ONNX export with a dynamic batch then fails).
+    if not may_overwrite(x, fc1.weight, fc1.bias, fc2.weight, fc2.bias, residual):
         return False
     if torch.is_autocast_enabled('cpu'):  # autocast picks the GEMMs' dtype itself
         return False
@@ -38,7 +40,7 @@ def tiled_mlp_applies(x: Tensor, fc1: nn.Linear, fc2: nn.Linear,
         return False
     if residual is not None and residual.shape != (*x.shape[:-1], fc2.out_features):
         return False
-    return may_overwrite(x, fc1.weight, fc1.bias, fc2.weight, fc2.bias, residual)
+    return x.numel() // max(x.shape[-1], 1) * fc1.out_features * 4 >= MIN_HIDDEN_BYTES
 
 
 def tiled_mlp(x: Tensor, fc1: nn.Linear, act: nn.Module | None, fc2: nn.Linear,

@@ -69,3 +69,27 @@ def test_mlp_layer_takes_the_tiles_in_inference_only(monkeypatch):
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
     out = mlp(x, residual=r)  # under autograd: the layers, not the tiles
     assert calls == [1] and out.grad_fn is not None
+
+
+
+def test_onnx_export_with_a_dynamic_batch(monkeypatch, tmp_path):
+    # Under an exporter the size test must not run: on the symbolic batch it adds a guard
+    # (batch >= 2 here, as batch >= 3 did for InternImage-T at batch 8) that contradicts the
+    # dynamic batch range, and the export fails.
+    ort = pytest.importorskip('onnxruntime')
+    monkeypatch.setattr(tm, 'MIN_HIDDEN_BYTES', 48 << 10)  # 32 KiB at batch 1, 64 KiB at 2
+    torch.manual_seed(0)
+    mlp = MLPLayer(8, 32).eval()
+    batch = torch.export.Dim('batch', min=1, max=64)
+    with torch.no_grad():
+        assert tm.tiled_mlp_applies(torch.randn(2, 16, 16, 8), mlp.fc1, mlp.fc2)  # eager
+        torch.onnx.export(mlp, (torch.randn(2, 16, 16, 8), ), str(tmp_path / 'mlp.onnx'),
+                          input_names=['x'], dynamo=True, dynamic_shapes=({0: batch}, ),
+                          external_data=False)
+        session = ort.InferenceSession(str(tmp_path / 'mlp.onnx'),
+                                       providers=['CPUExecutionProvider'])
+        for n in (1, 3):
+            x = torch.randn(n, 16, 16, 8)
+            out, = session.run(None, {'x': x.numpy()})
+            torch.testing.assert_close(torch.from_numpy(out), _layers(mlp, x), rtol=1e-5,
+                                       atol=1e-5)
