@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .activation import tracing
+from .activation import records_grad, tracing
 
 
 class _PointSoftmax(torch.autograd.Function):
@@ -44,6 +44,6 @@ def point_softmax(x: Tensor) -> Tensor:
         x = x.float()
     if tracing() or not x.is_floating_point() or x.device.type != 'cpu':
         return F.softmax(x, dim=-1)
-    if torch.is_grad_enabled() and x.requires_grad:
+    if records_grad(x):
         return _PointSoftmax.apply(x)
     return _softmax(x)

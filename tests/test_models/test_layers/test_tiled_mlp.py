@@ -71,7 +71,6 @@ def test_mlp_layer_takes_the_tiles_in_inference_only(monkeypatch):
     assert calls == [1] and out.grad_fn is not None
 
 
-
 def test_onnx_export_with_a_dynamic_batch(monkeypatch, tmp_path):
     # Under an exporter the size test must not run: on the symbolic batch it adds a guard
     # (batch >= 2 here, as batch >= 3 did for InternImage-T at batch 8) that contradicts the
