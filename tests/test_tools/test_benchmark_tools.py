@@ -2,6 +2,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from ..conftest import REPO
 
 TINY = REPO / 'configs' / 'classification' / 'internimage-tiny_1xb16-12e_synthetic-64px.py'
@@ -86,3 +88,26 @@ def test_rounds_with_hypervisor_steal_are_redone():
     assert res['redone'] == 2 and len(res['times']['a']) == 2 and res['steal_share'] > 0.5
     res = tool.interleave(steps, 2, 0.05, lambda: None, cpus=2)
     assert res['redone'] == 0 and len(res['times']['b']) == 2
+
+
+def test_a_failed_worker_reports_its_whole_traceback(monkeypatch):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'benchmark_model', REPO / 'tools/analysis_tools/benchmark_model.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+
+    # a long chained traceback after many warnings: a tail of the output would cut its start
+    warnings = 'UserWarning: something deprecated\n' * 200
+    trace = ('Traceback (most recent call last):\n  File "a.py", line 1\nKeyError: "x"\n\n'
+             'During handling of the above exception, another exception occurred:\n\n'
+             'Traceback (most recent call last):\n' + '  File "b.py", line 2\n' * 150
+             + 'ValueError: no model named m\n')
+    failed = subprocess.CompletedProcess([], 1, stdout='', stderr=warnings + trace)
+    monkeypatch.setattr(tool.subprocess, 'run', lambda *a, **k: failed)
+    with pytest.raises(SystemExit) as err:
+        tool._worker({'name': 'm'})
+    message = str(err.value)
+    assert message.startswith('benchmark of m failed:\nTraceback (most recent call last):')
+    assert 'KeyError: "x"' in message and message.endswith('ValueError: no model named m\n')
+    assert 'UserWarning' not in message

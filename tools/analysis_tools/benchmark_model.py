@@ -313,7 +313,10 @@ def _worker(spec: dict) -> dict:
     proc = subprocess.run([sys.executable, __file__, '--worker', json.dumps(spec)],
                           capture_output=True, text=True)
     if proc.returncode != 0:
-        raise SystemExit(f'benchmark of {spec["name"]} failed:\n{proc.stderr[-3000:]}')
+        # the worker's own traceback, however many warnings came before it
+        start = proc.stderr.find('Traceback (most recent call last)')
+        detail = proc.stderr[start:] if start >= 0 else proc.stderr[-3000:]
+        raise SystemExit(f'benchmark of {spec["name"]} failed:\n{detail}')
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 

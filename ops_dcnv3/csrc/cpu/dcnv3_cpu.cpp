@@ -759,6 +759,12 @@ struct LazyZero {
   }
 };
 
+// Whether a backward's tasks zero their slice of grad_input just ahead of the scatter
+// (LazyZero): owner tasks (blocks of groups, one band) scatter into grad_input itself, each into
+// its own slice. Replica bands and atomic adds (blocks == 0) scatter into buffers zeroed before
+// the kernel. The one rule for backward_impl (which zeroes the others) and backward_range.
+DCNV3_INLINE bool zeroes_lazily(int blocks, int bands) { return blocks > 0 && bands == 1; }
+
 // The backward of pixels [begin, end) for groups [g0, g1). Without kAtomic the caller owns the
 // grad_input slice of these groups in every image the pixels touch. mask == nullptr: fused
 // softmax, `offset` is the offset + mask-logit tensor (see PixelRows) and `grad_offset` its
@@ -845,12 +851,13 @@ DCNV3_INLINE void backward_range(const T* grad_out, const T* input, const T* off
     LazyZero<T> zero{buffers[0] + n * pixels_in * p.channels(), p.channels(),
                      int64_t{g0} * p.group_channels, int64_t{g1 - g0} * p.group_channels,
                      pixels_in};
+    const bool lazy = zeroes_lazily(blocks, bands);
     backward_pixels<T, GC, kVecBytes, false>(table, grad_out, input, offset, mask, buffers[r],
                                              grad_offset, grad_mask, p,
                                              n * plane + row0 * p.width_out,
                                              n * plane + row1 * p.width_out, g0, g1,
-                                             bands == 1 ? &zero : nullptr);
-    if (bands == 1) zero.upto(pixels_in);
+                                             lazy ? &zero : nullptr);
+    if (lazy) zero.upto(pixels_in);
   }
 }
 
@@ -997,7 +1004,8 @@ int replica_bands(const Params& p, int threads, int64_t input_bytes) {
   return static_cast<int>(std::max<int64_t>(bands, 1));
 }
 
-// The backward into `grad_input` (zeroed). Auto: owner tasks when there are enough (image,
+// The backward into `grad_input` (uninitialised: zeroed here, or by owner tasks as they go; see
+// zeroes_lazily). Auto: owner tasks when there are enough (image,
 // group) pairs; else bands of output rows with a grad_input copy each (summed at the end);
 // atomic adds (a compare-and-swap loop per element, tens of times slower) only when those
 // copies would not fit, and never under torch.use_deterministic_algorithms.
@@ -1008,54 +1016,48 @@ void backward_impl(const T* grad_out, const T* input, const T* offset, const T* 
   const int64_t plane = static_cast<int64_t>(p.height_out) * p.width_out;
   const int threads = at::get_num_threads();
   const int64_t input_bytes = grad_input.numel() * static_cast<int64_t>(sizeof(T));
-  const int bands = replica_bands(p, threads, input_bytes);
+  const int fit_bands = replica_bands(p, threads, input_bytes);
   if (strategy == BackwardStrategy::kAuto) {
     if (p.batch * p.group * 4 >= threads)
       strategy = BackwardStrategy::kOwner;
-    else if (bands > 1)
+    else if (fit_bands > 1)
       strategy = BackwardStrategy::kReplicas;
     else if (at::globalContext().deterministicAlgorithms())
       strategy = BackwardStrategy::kOwner;
     else
       strategy = BackwardStrategy::kAtomic;
   }
-  T* const grad = grad_input.mutable_data_ptr<T>();
-  if (strategy != BackwardStrategy::kOwner) grad_input.zero_();  // owner tasks zero lazily
+  // The strategy's tasks: per image, `blocks` blocks of its groups (0: atomic adds, tasks of
+  // pixels) times `bands` bands of output rows, band r scattering into buffers[r] (0: grad_input,
+  // the others copies summed into it at the end).
+  const int blocks = strategy == BackwardStrategy::kOwner      ? owner_blocks(p, threads)
+                     : strategy == BackwardStrategy::kReplicas ? p.group
+                                                               : 0;
+  const int bands = strategy == BackwardStrategy::kReplicas ? std::max(2, fit_bands) : 1;
+  if (!zeroes_lazily(blocks, bands)) grad_input.zero_();
+  std::vector<at::Tensor> copies;
+  std::vector<T*> buffers{grad_input.mutable_data_ptr<T>()};
+  for (int r = 1; r < bands; ++r) {
+    copies.push_back(at::zeros_like(grad_input));
+    buffers.push_back(copies.back().mutable_data_ptr<T>());
+  }
   const auto backward_chunk = chunk_kernels<T>().backward;
-  if (strategy == BackwardStrategy::kOwner) {
-    // One task per (image, block of groups): it alone writes that slice of grad_input.
-    const int blocks = owner_blocks(p, threads);
-    T* const buffers[1] = {grad};
-    at::parallel_for(0, p.batch * blocks, 1, [&](int64_t begin, int64_t end) {
+  if (blocks > 0) {
+    // One task per (image, block of groups, band): it alone writes that slice of its buffer.
+    at::parallel_for(0, p.batch * blocks * bands, 1, [&](int64_t begin, int64_t end) {
       backward_chunk(grad_out, input, offset, mask, grad_offset, grad_mask, p, begin, end,
-                     blocks, 1, buffers);
+                     blocks, bands, buffers.data());
     });
-    return;
+  } else {
+    const int64_t work = std::max<int64_t>(1, static_cast<int64_t>(p.group) * p.num_points *
+                                                  (p.group_channels * 8 + 16));
+    at::parallel_for(0, p.batch * plane, std::max<int64_t>(1, kGrainWork / work),
+                     [&](int64_t begin, int64_t end) {
+                       backward_chunk(grad_out, input, offset, mask, grad_offset, grad_mask, p,
+                                      begin, end, 0, 1, buffers.data());
+                     });
   }
-  if (strategy == BackwardStrategy::kReplicas) {
-    // One task per (image, group, band of output rows); band r scatters into copy r.
-    const int n = std::max(2, bands);
-    std::vector<at::Tensor> copies;
-    std::vector<T*> buffers{grad};
-    for (int r = 1; r < n; ++r) {
-      copies.push_back(at::zeros_like(grad_input));
-      buffers.push_back(copies.back().mutable_data_ptr<T>());
-    }
-    at::parallel_for(0, p.batch * p.group * n, 1, [&](int64_t begin, int64_t end) {
-      backward_chunk(grad_out, input, offset, mask, grad_offset, grad_mask, p, begin, end,
-                     p.group, n, buffers.data());
-    });
-    for (const auto& copy : copies) grad_input.add_(copy);  // fixed order: deterministic
-    return;
-  }
-  const int64_t work = std::max<int64_t>(1, static_cast<int64_t>(p.group) * p.num_points *
-                                                (p.group_channels * 8 + 16));
-  T* const buffers[1] = {grad};
-  at::parallel_for(0, p.batch * plane, std::max<int64_t>(1, kGrainWork / work),
-                   [&](int64_t begin, int64_t end) {
-                     backward_chunk(grad_out, input, offset, mask, grad_offset, grad_mask, p,
-                                    begin, end, 0, 1, buffers);
-                   });
+  for (const auto& copy : copies) grad_input.add_(copy);  // fixed order: deterministic
 }
 
 // Corner offsets within one image are int32 (half the table size of int64).
