@@ -1,4 +1,5 @@
 """The benchmark tools run and print their tables (smoke tests: timings are not asserted)."""
+import importlib.util
 import subprocess
 import sys
 
@@ -47,12 +48,17 @@ def test_benchmark_model_inference_and_train_step(tmp_path):
     assert 'CPU time taken by the hypervisor (steal)' in out
 
 
-def test_model_benchmark_takes_ratios_within_each_round():
-    import importlib.util
+def _benchmark_model():
+    """tools/analysis_tools/benchmark_model.py as a module (it is a script, not a package)."""
     spec = importlib.util.spec_from_file_location(
         'benchmark_model', REPO / 'tools/analysis_tools/benchmark_model.py')
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
+    return tool
+
+
+def test_model_benchmark_takes_ratios_within_each_round():
+    tool = _benchmark_model()
 
     alone = {k: dict(params_m=1.0, peak_mb=10.0)
              for k in ('m (compiled DCNv3)', 'm (pure-PyTorch DCNv3)', 'ConvNeXt-T')}
@@ -69,11 +75,7 @@ def test_model_benchmark_takes_ratios_within_each_round():
 
 
 def test_rounds_with_hypervisor_steal_are_redone():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_model', REPO / 'tools/analysis_tools/benchmark_model.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = _benchmark_model()
 
     calls = []
     # steal readings (s) before/after each round: rounds 2 and 4 lose 10 s, far above 5%
@@ -91,11 +93,7 @@ def test_rounds_with_hypervisor_steal_are_redone():
 
 
 def test_a_failed_worker_reports_its_whole_traceback(monkeypatch):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_model', REPO / 'tools/analysis_tools/benchmark_model.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = _benchmark_model()
 
     # a long chained traceback after many warnings: a tail of the output would cut its start
     warnings = 'UserWarning: something deprecated\n' * 200
