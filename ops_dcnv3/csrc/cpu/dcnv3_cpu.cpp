@@ -1014,10 +1014,10 @@ int replica_bands(const Params& p, int threads, int64_t input_bytes) {
 }
 
 // The backward into `grad_input` (uninitialised: zeroed here, or by owner tasks as they go; see
-// zeroes_lazily). Auto: owner tasks when there are enough (image,
-// group) pairs; else bands of output rows with a grad_input copy each (summed at the end);
-// atomic adds (a compare-and-swap loop per element, tens of times slower) only when those
-// copies would not fit, and never under torch.use_deterministic_algorithms.
+// zeroes_lazily). Auto: owner tasks when there are enough (image, group) pairs; else bands of
+// output rows with a grad_input copy each (summed at the end); atomic adds (a compare-and-swap
+// loop per element, tens of times slower) only when those copies would not fit, and never under
+// torch.use_deterministic_algorithms.
 template <typename T>
 void backward_impl(const T* grad_out, const T* input, const T* offset, const T* mask,
                    const at::Tensor& grad_input, T* grad_offset, T* grad_mask, const Params& p,
