@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+from internimage_mm.analysis.timing import interleave, median_time, quartiles, round_ratios
+
 from ..conftest import REPO
 
 TINY = REPO / 'configs' / 'classification' / 'internimage-tiny_1xb16-12e_synthetic-64px.py'
@@ -19,9 +21,12 @@ def _run(*args):
 
 def test_benchmark_dcnv3_prints_table_and_targets():
     out = _run(REPO / 'tools/analysis_tools/benchmark_dcnv3.py', '--device', 'cpu',
-               '--repeats', '1', '--shapes', '1,8,8,32,2', '--strategies')
+               '--repeats', '1', '--shapes', '1,8,8,32,2', '4,7,7,512,32', '--strategies')
     assert '| 1,8,8,32,2 |' in out and 'official/op f+b' in out and 'bwd/fwd <= 3x' in out
-    assert 'Targets:' in out
+    assert 'Targets:' in out and 'hypervisor (steal)' in out
+    # a shape given by its sizes keeps its InternImage name; the target ratio has quartiles
+    row = next(line for line in out.splitlines() if line.startswith('| T stage4 | 4,7,7,512,32'))
+    assert row.split(' | ')[8].endswith(']')
     strategy_rows = [line for line in out.split('CPU backward strategies')[1].splitlines()
                      if line.startswith('| 1,8,8,32,2')]
     assert len(strategy_rows) == 1 and strategy_rows[0].count('x)') == 4
@@ -75,21 +80,36 @@ def test_model_benchmark_takes_ratios_within_each_round():
 
 
 def test_rounds_with_hypervisor_steal_are_redone():
-    tool = _benchmark_model()
-
     calls = []
     # steal readings (s) before/after each round: rounds 2 and 4 lose 10 s, far above 5%
     readings = iter([0, 0, 0, 10, 10, 10, 10, 20, 20, 20, 20, 20])
     steps = {'a': lambda: calls.append('a'), 'b': lambda: calls.append('b')}
-    res = tool.interleave(steps, 3, 0.05, lambda: next(readings), cpus=2)
+    res = interleave(steps, 3, 0.05, lambda: next(readings), cpus=2)
     assert res['redone'] == 2 and res['steal_share'] == 0.0
     assert len(res['times']['a']) == len(res['times']['b']) == 3
     assert calls == ['a', 'b'] * 5  # every round runs every step, in turn
-    # at most `iters` rounds are redone; no steal reading (not Linux): every round is kept
-    res = tool.interleave(steps, 2, 0.05, iter(range(0, 1000, 10)).__next__, cpus=2)
+    # at most `rounds` rounds are redone; no steal reading (not Linux): every round is kept
+    res = interleave(steps, 2, 0.05, iter(range(0, 1000, 10)).__next__, cpus=2)
     assert res['redone'] == 2 and len(res['times']['a']) == 2 and res['steal_share'] > 0.5
-    res = tool.interleave(steps, 2, 0.05, lambda: None, cpus=2)
+    res = interleave(steps, 2, 0.05, lambda: None, cpus=2)
     assert res['redone'] == 0 and len(res['times']['b']) == 2
+
+
+def test_interleave_warms_syncs_and_thins_slow_steps():
+    calls = []
+    steps = {'fast': lambda: calls.append('fast'), 'slow': lambda: calls.append('slow')}
+    res = interleave(steps, 4, steal_seconds=lambda: None, warm=True,
+                     sync=lambda: calls.append('sync'), every={'slow': 2})
+    # a warm call before each timed one, each followed by sync; the slow step every other round
+    round_with_slow = ['fast', 'sync'] * 2 + ['slow', 'sync'] * 2
+    assert calls == (round_with_slow + ['fast', 'sync'] * 2) * 2
+    assert [t is None for t in res['times']['slow']] == [False, True, False, True]
+    assert all(t is not None for t in res['times']['fast'])
+    # ratios pair the rounds in which both ran; medians skip the rounds not run
+    assert round_ratios([4.0, None, 9.0, 2.0], [2.0, 1.0, 3.0, None]) == [2.0, 3.0]
+    assert median_time([3.0, None, 1.0, None, 2.0]) == 2.0
+    assert quartiles([5.0]) == (5.0, 5.0, 5.0)
+    assert quartiles([1.0, 2.0, 3.0, 4.0, 5.0]) == (2.0, 3.0, 4.0)
 
 
 def test_a_failed_worker_reports_its_whole_traceback(monkeypatch):

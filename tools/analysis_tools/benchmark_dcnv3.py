@@ -13,6 +13,11 @@ kernel on the same tensor, and prints the ratios:
   ref/op fwd, f+b  our pure-PyTorch path / compiled                      (CPU fwd >= 10, f+b >= 5)
   op/dw fwd        compiled forward time / depthwise-conv forward time   (CPU <= 8, GPU <= 2)
 
+Times are medians over the rounds; each ratio is the median of the per-round ratios (the two
+paths timed moments apart), official/op f+b with its quartiles in brackets. A round during
+which the hypervisor took more than 5% of the CPUs' time (steal) is run again, and the steal
+share of the rounds kept is printed (see ``internimage_mm.analysis.timing``).
+
 ``--strategies`` adds, on CPU, the backward time of each way the CPU backward avoids write
 races on grad_input (``dcnv3_backward(strategy=...)``: owner tasks, atomic adds, row bands
 with a grad_input copy each, and the automatic choice), relative to the forward, for each
@@ -28,13 +33,13 @@ from __future__ import annotations
 import argparse
 import functools
 import statistics
-import time
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
 from internimage_mm.analysis.machine import describe_machine
+from internimage_mm.analysis.timing import interleave, median_time, quartiles, round_ratios
 from ops_dcnv3 import dcnv3, dcnv3_official_pytorch, dcnv3_pytorch, extension_available
 
 # InternImage-T stages at 224 (batch 4) and InternImage-H stage 1 at 640 (batch 1).
@@ -51,33 +56,27 @@ OFFICIAL_TARGETS = {'T stage1': 12.0, 'H stage1': 8.0}
 
 
 def _timed(fns: dict[str, Callable[[], object]], device: str, repeats: int,
-           slow: frozenset[str] = frozenset(), warmup: int = 2) -> dict[str, float]:
-    """Median wall time in milliseconds of each of ``fns``, timed in rounds: each round calls
-    every function twice and times the second call.
-
-    Interleaving makes every ratio compare calls made at the same moment: on a shared machine
-    the speed drifts by tens of percent within a minute. The untimed call before each timed
-    one brings back the function's own working set (the calls before it evicted it), so each
-    path is timed in its steady state, as when run alone. The ``slow`` ones run every other
-    round.
-    """
-    sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)
+           slow: frozenset[str] = frozenset(), warmup: int = 2) -> dict:
+    """Each of ``fns`` timed in ``repeats`` interleaved rounds (``interleave``: a round under
+    hypervisor steal is run again), each timed call after an untimed one that brings back the
+    function's own working set (the calls before it evicted it), so each path is timed in its
+    steady state, as when run alone. The ``slow`` ones run every other round. Returns
+    ``interleave``'s result with the times in milliseconds."""
+    sync = torch.cuda.synchronize if device == 'cuda' else None
     for fn in fns.values():
         for _ in range(warmup):
             fn()
-    sync()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for i in range(repeats):
-        for key, fn in fns.items():
-            if key in slow and i % 2:
-                continue
-            fn()
-            sync()
-            start = time.perf_counter()
-            fn()
-            sync()
-            times[key].append((time.perf_counter() - start) * 1e3)
-    return {k: statistics.median(v) for k, v in times.items()}
+    if sync is not None:
+        sync()
+    res = interleave(fns, repeats, warm=True, sync=sync, every={k: 2 for k in slow})
+    res['times'] = {k: [None if t is None else t * 1e3 for t in v]
+                    for k, v in res['times'].items()}
+    return res
+
+
+def _ratio(times: dict[str, list[float | None]], a: str, b: str) -> float:
+    """Median of the per-round ratios of path ``a`` to path ``b`` (nan if ``a`` was not timed)."""
+    return statistics.median(round_ratios(times[a], times[b])) if a in times else float('nan')
 
 
 def _inputs(n, h, w, c, g, dtype, device):
@@ -139,9 +138,8 @@ def bench_shape(n, h, w, c, g, dtype, device, repeats, skip_reference=False):
         fns.update(official_fwd=fwd(dcnv3_official_pytorch),
                    official_fwdbwd=fwdbwd(dcnv3_official_pytorch),
                    ref_fwd=fwd(dcnv3_pytorch), ref_fwdbwd=fwdbwd(dcnv3_pytorch))
-    r = _timed(fns, device, repeats,
-               slow=frozenset(k for k in fns if k.startswith(('official', 'ref'))))
-    return r
+    return _timed(fns, device, repeats,
+                  slow=frozenset(k for k in fns if k.startswith(('official', 'ref'))))
 
 
 def _check(checks: list[str], label: str, value: str, ok: bool) -> None:
@@ -160,7 +158,7 @@ def bench_strategies(n, h, w, c, g, repeats) -> dict[str, float]:
     fns = {'fwd': lambda: dcnv3(x, off, mask, *args)}
     for name, code in STRATEGIES.items():
         fns[name] = functools.partial(dcnv3_backward, grad, x, off, mask, *args, strategy=code)
-    return _timed(fns, 'cpu', repeats)
+    return {k: median_time(v) for k, v in _timed(fns, 'cpu', repeats)['times'].items()}
 
 
 def main() -> None:
@@ -180,8 +178,11 @@ def main() -> None:
         raise SystemExit('ops_dcnv3 extension is not built: `make ops` first')
     if args.threads:
         torch.set_num_threads(args.threads)
+    # a shape given by its sizes keeps its InternImage name (and target), if it has one
+    names = {tuple(dims): name for name, *dims in DEFAULT_SHAPES}
     shapes = DEFAULT_SHAPES if args.shapes is None else [
-        (s, *map(int, s.split(','))) for s in args.shapes]
+        (names.get(dims, s), *dims) for s in args.shapes
+        for dims in [tuple(map(int, s.split(',')))]]
     devices = ['cpu', 'cuda'] if args.device == 'all' else [args.device]
     if 'cuda' in devices and not torch.cuda.is_available():
         if args.device == 'cuda':
@@ -199,25 +200,34 @@ def main() -> None:
         nan = float('nan')
         worst = dict(fwd=float('inf'), fwdbwd=float('inf'), dw=0.0, bwd_ratio=0.0)
         official = {}
+        steal = []
         for name, n, h, w, c, g in shapes:
             for dt in dtypes:
-                r = bench_shape(n, h, w, c, g, getattr(torch, dt), device, args.repeats,
-                                args.skip_reference)
-                sp_fwd = r.get('ref_fwd', nan) / r['op_fwd']
-                sp_fb = r.get('ref_fwdbwd', nan) / r['op_fwdbwd']
-                off_fb = r.get('official_fwdbwd', nan) / r['op_fwdbwd']
-                off_fwd = r.get('official_fwd', nan) / r['op_fwd']
-                ratio = r['op_bwd'] / r['op_fwd']
-                vs_dw = r['op_fwd'] / r['dw_fwd']
+                res = bench_shape(n, h, w, c, g, getattr(torch, dt), device, args.repeats,
+                                  args.skip_reference)
+                times = res['times']
+                steal.append((res['steal_share'], res['redone']))
+                r = {k: median_time(v) for k, v in times.items()}
+
+                sp_fwd = _ratio(times, 'ref_fwd', 'op_fwd')
+                sp_fb = _ratio(times, 'ref_fwdbwd', 'op_fwdbwd')
+                off_fwd = _ratio(times, 'official_fwd', 'op_fwd')
+                off_fb, off_cell = nan, 'nan'
+                if 'official_fwdbwd' in times:
+                    q1, off_fb, q3 = quartiles(round_ratios(times['official_fwdbwd'],
+                                                            times['op_fwdbwd']))
+                    off_cell = f'{off_fb:.1f}x [{q1:.1f}, {q3:.1f}]'
+                ratio_bwd = _ratio(times, 'op_bwd', 'op_fwd')
+                vs_dw = _ratio(times, 'op_fwd', 'dw_fwd')
                 worst['fwd'] = min(worst['fwd'], sp_fwd)
                 worst['fwdbwd'] = min(worst['fwdbwd'], sp_fb)
                 worst['dw'] = max(worst['dw'], vs_dw)
-                worst['bwd_ratio'] = max(worst['bwd_ratio'], ratio)
+                worst['bwd_ratio'] = max(worst['bwd_ratio'], ratio_bwd)
                 if dt == 'float32':
                     official[name] = off_fb
                 print(f"| {name} | {n},{h},{w},{c},{g} | {dt} | {r['op_fwd']:.2f} | "
-                      f"{r['op_bwd']:.2f} | {ratio:.1f}x | {r['op_fwdbwd']:.2f} | "
-                      f"{r.get('official_fwdbwd', nan):.2f} | {off_fb:.1f}x | {off_fwd:.1f}x | "
+                      f"{r['op_bwd']:.2f} | {ratio_bwd:.1f}x | {r['op_fwdbwd']:.2f} | "
+                      f"{r.get('official_fwdbwd', nan):.2f} | {off_cell} | {off_fwd:.1f}x | "
                       f"{sp_fwd:.1f}x | {sp_fb:.1f}x | {r['dw_fwd']:.2f} | {vs_dw:.1f}x |",
                       flush=True)
         t = TARGETS[device]
@@ -239,6 +249,9 @@ def main() -> None:
                   worst['fwdbwd'] >= t['fwdbwd'])
         check(f"op/dw fwd <= {t['dw']:g}x", f"worst {worst['dw']:.1f}x", worst['dw'] <= t['dw'])
         print('\nTargets: ' + '; '.join(checks))
+        print('\nCPU time taken by the hypervisor (steal) in the rounds kept, per shape (rounds '
+              'above 5% are run again): ' +
+              ', '.join(f'{100 * share:.1f}% ({redone} redone)' for share, redone in steal))
         if device == 'cpu' and args.strategies:
             print(f'\nCPU backward strategies, {torch.get_num_threads()} threads (backward ms, '
                   'and / forward):\n')

@@ -142,39 +142,11 @@ def measure(config: str, core_op: str | None, shape: int, batch: int, iters: int
 def measure_interleaved(models: list[dict], shape: int, batch: int, iters: int, train: bool,
                         device: str, mode: str, max_steal: float = 0.05) -> dict:
     """Runs in one worker process: every model's step time (s) in ``iters`` rounds of one step
-    each (see :func:`interleave`)."""
-    from internimage_mm.analysis.machine import steal_seconds
+    each (see :func:`internimage_mm.analysis.timing.interleave`)."""
+    from internimage_mm.analysis.timing import interleave
     steps = {m['name']: _build_step(m['config'], m['core_op'], shape, batch, train, device,
                                     mode)[0] for m in models}
-    return interleave(steps, iters, max_steal, steal_seconds, os.cpu_count() or 1)
-
-
-def interleave(steps: dict[str, Callable[[], None]], iters: int, max_steal: float,
-               steal_seconds: Callable[[], float | None], cpus: int) -> dict:
-    """``iters`` rounds of one call of each step, so that the ratios compare steps taken at the
-    same moment (a shared machine's speed drifts by tens of percent within a minute). A round
-    during which the hypervisor took more than ``max_steal`` of the CPUs' time (steal) is run
-    again, up to ``iters`` extra rounds in all. Returns the step times (s) per name, the rounds
-    redone and the steal share of the rounds kept."""
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    redone, stolen, capacity = 0, 0.0, 0.0
-    while len(next(iter(times.values()))) < iters:
-        steal0, start_round = steal_seconds(), time.perf_counter()
-        round_times = {}
-        for name, step in steps.items():
-            start = time.perf_counter()
-            step()
-            round_times[name] = time.perf_counter() - start
-        elapsed = (time.perf_counter() - start_round) * cpus
-        steal1 = steal_seconds()
-        steal = steal1 - steal0 if steal0 is not None and steal1 is not None else 0.0
-        if steal > max_steal * elapsed and redone < iters:
-            redone += 1
-            continue
-        stolen, capacity = stolen + steal, capacity + elapsed
-        for name, t in round_times.items():
-            times[name].append(t)
-    return dict(times=times, redone=redone, steal_share=stolen / capacity if capacity else 0.0)
+    return interleave(steps, iters, max_steal)
 
 
 def _onnxruntime_step(model, x):
@@ -350,11 +322,7 @@ def summarise(alone: dict[str, dict], times: dict[str, list[float]], batch: int)
     """Rows of the table: median speed of the interleaved steps; each ratio to the pure-PyTorch
     path and to ConvNeXt-T is the median of the per-round ratios, with their quartiles; params
     and peak memory from the run alone."""
-    def quartiles(values: list[float]) -> tuple[float, float, float]:
-        if len(values) < 2:
-            return values[0], values[0], values[0]
-        q1, q2, q3 = statistics.quantiles(values, n=4, method='inclusive')
-        return q1, q2, q3
+    from internimage_mm.analysis.timing import quartiles
 
     refs = dict(vs_pure=next((k for k in times if 'pure-PyTorch' in k), None),
                 vs_convnext='ConvNeXt-T' if 'ConvNeXt-T' in times else None)
