@@ -65,6 +65,26 @@ def test_backward_strategies_agree(strategy):
         torch.testing.assert_close(a, leaf.grad, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize('group_channels', [8, 3])
+@pytest.mark.parametrize('strategy', [1, 2, 3])
+def test_more_groups_than_a_point_table_holds(strategy, group_channels):
+    # 120 groups of 9 points are 1080 table entries a pixel, more than a CPU point table holds
+    # (1040): the forward and each backward strategy take the groups in blocks. 8 channels: a
+    # compile-time group width; 3: the runtime one.
+    args = Args(group=120, group_channels=group_channels)
+    c = 120 * group_channels
+    x, off, mask = make_inputs(args, batch=1, height=4, width=3)
+    grad_out = torch.randn(1, 4, 3, c, dtype=torch.float64)
+    leaves = [t.clone().requires_grad_() for t in (x, off, mask)]
+    ref = dcnv3_pytorch(*leaves, *args.tuple())
+    (ref * grad_out).sum().backward()
+    torch.testing.assert_close(dcnv3(x, off, mask, *args.tuple()), ref.detach(), rtol=1e-10,
+                               atol=1e-10)
+    got = dcnv3_backward(grad_out, x, off, mask, *args.tuple(), strategy=strategy)
+    for a, leaf in zip(got, leaves):
+        torch.testing.assert_close(a, leaf.grad, rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize('batch,group,group_channels,threads', [
     (1, 5, 16, 2), (1, 7, 5, 3), (3, 4, 8, 2), (2, 3, 16, 4), (1, 2, 5, 4)])
 def test_owner_strategy_splits_groups_into_blocks_exactly(batch, group, group_channels,

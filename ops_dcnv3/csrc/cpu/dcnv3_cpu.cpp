@@ -31,6 +31,13 @@ constexpr int64_t kGrainWork = 32768;
 // Table entries (sampling points) set up together: small enough for the tables to stay in L1
 // (1024 was ~5% slower in the forward at InternImage-T stage 1, the same in the backward).
 constexpr int kRunEntries = 256;
+// Entries a point table holds at most. Its corner offsets and weights are one array each,
+// corner c at [c * kTableEntries + k]: a compile-time stride lets the per-point loops address
+// all four corners from one pointer (four pointers each left the forward's loop short of
+// registers, reloading two from the stack per point) and lets the backward read the setup's
+// arrays as they are (it used to interleave them first). 4 KB + 64 B, not 4 KB: arrays a
+// multiple of 4 KB apart share L1 sets (the forward took 1.07x the time).
+constexpr int kTableEntries = 1040;
 
 // The four sums {sum(a), sum(b), sum(c), sum(d)} of W-wide vectors (W a power of two >= 8),
 // stored to out[0..3]: halves are folded down to 8 lanes, then one transposing shuffle-add
@@ -143,43 +150,6 @@ DCNV3_INLINE void interleave(const T* __restrict x, const T* __restrict y, T* __
   }
 }
 
-// dst[4k + c] = src_c[k] for the four arrays src_0..src_3: with L = kVecBytes / sizeof(T) >= 4
-// lanes, two rounds of two-input shuffles per L entries (the compiler's own code for these
-// stores is element by element).
-template <typename T, int kVecBytes>
-DCNV3_INLINE void interleave4(const T* __restrict a, const T* __restrict b,
-                              const T* __restrict c, const T* __restrict d, T* __restrict dst,
-                              int n) {
-  constexpr int L = kVecBytes / sizeof(T);
-  int k = 0;
-  if constexpr (L >= 4) {
-    using V = typename Vec<T, L>::type;
-    using I = typename Vec<std::conditional_t<sizeof(T) == 4, int32_t, int64_t>, L>::type;
-    I lo, hi, q0, q1;
-    for (int i = 0; i < L; ++i) {
-      lo[i] = (i % 2 ? L : 0) + i / 2;  // pairs (x_k, y_k) of entries [0, L/2)
-      hi[i] = (i % 2 ? L : 0) + L / 2 + i / 2;
-      q0[i] = (i % 4 >= 2 ? L : 0) + 2 * (i / 4) + i % 2;  // quads of pairs [0, L/4)
-      q1[i] = (i % 4 >= 2 ? L : 0) + L / 2 + 2 * (i / 4) + i % 2;
-    }
-    for (; k + L <= n; k += L) {
-      const V va = load<V>(a + k), vb = load<V>(b + k), vc = load<V>(c + k), vd = load<V>(d + k);
-      const V ab_lo = __builtin_shuffle(va, vb, lo), ab_hi = __builtin_shuffle(va, vb, hi);
-      const V cd_lo = __builtin_shuffle(vc, vd, lo), cd_hi = __builtin_shuffle(vc, vd, hi);
-      store(dst + 4 * k, __builtin_shuffle(ab_lo, cd_lo, q0));
-      store(dst + 4 * k + L, __builtin_shuffle(ab_lo, cd_lo, q1));
-      store(dst + 4 * k + 2 * L, __builtin_shuffle(ab_hi, cd_hi, q0));
-      store(dst + 4 * k + 3 * L, __builtin_shuffle(ab_hi, cd_hi, q1));
-    }
-  }
-  for (; k < n; ++k) {
-    dst[4 * k] = a[k];
-    dst[4 * k + 1] = b[k];
-    dst[4 * k + 2] = c[k];
-    dst[4 * k + 3] = d[k];
-  }
-}
-
 // Pixels per run in the forward: about 96 table entries, at least two pixels. Measured on a
 // 2-core AVX2 EPYC (one thread, forward time against runs of up to 256 entries): InternImage-T
 // stage 1 (36 entries a pixel) 0.90x with two pixels a run instead of seven, every other
@@ -189,8 +159,9 @@ DCNV3_INLINE int forward_run_pixels(const Params& p) {
 }
 
 // Table of the sampling points of a run of pixels, up to `groups` groups each (all groups in
-// the forward, a block of groups in the owner-mode backward), one array per field and corner
-// so the setup loop stores with unit stride.
+// the forward, a block of groups in the owner-mode backward; fewer where they would not fit
+// kTableEntries, the callers then taking the groups in blocks), one array per field and
+// corner so the setup loop stores with unit stride.
 template <typename T>
 struct PointTable {
   int groups, points;
@@ -199,12 +170,9 @@ struct PointTable {
   std::vector<T> base_h, base_w;  // centre + grid per entry
   std::vector<T> off_w, off_h;    // offsets (dx, dy) de-interleaved into unit-stride arrays
   std::vector<T> msk;             // masks gathered per pixel, or their softmax from logits
-  std::vector<int32_t> corner[4];  // element offset (y * W + x) * C of each clamped corner
-  std::vector<T> weight[4];        // corner weights times the mask
-  // backward: the same per entry k at [4 * k + c], one pointer for all four corners (the
-  // backward's loop has no registers to spare for eight)
-  std::vector<int32_t> corners;
-  std::vector<T> weights;
+  // at [c * kTableEntries + k] for corner c (00, 01, 10, 11) of entry k:
+  std::vector<int32_t> corner;  // element offset (y * W + x) * C of the clamped corner
+  std::vector<T> weight;        // corner weight times the mask
   std::vector<T> ly, lx, mask;     // fractional parts and mask (backward)
   // 0 outside, else 1 + the valid corners as bits (1: 00, 2: 01, 4: 10, 8: 11), so 16 when all
   // four corners lie in the image (most points)
@@ -212,21 +180,19 @@ struct PointTable {
   std::vector<T> dot;  // backward: <grad_out, corner c> at [4 * entry + c] (0 if outside)
   std::vector<T> gmask, goff_w, goff_h;  // backward: gradients per entry before scattering
 
-  // run_: pixels per run (0: as many as fit kRunEntries, at least one)
+  // run_: pixels per run (0: as many as fit kRunEntries, at least one); at most as many as
+  // fit kTableEntries (check_cpu_limits: one group's points always do)
   PointTable(const Params& p, int groups_, int run_ = 0)
-      : groups(groups_), points(p.num_points),
-        run(run_ > 0 ? run_ : std::max(1, kRunEntries / (groups_ * p.num_points))) {
+      : groups(std::min(groups_, kTableEntries / p.num_points)), points(p.num_points),
+        run(std::min(run_ > 0 ? run_ : std::max(1, kRunEntries / (groups * points)),
+                     kTableEntries / (groups * points))) {
     const int k = run * groups * points;
     for (auto* v : {&base_h, &base_w, &off_w, &off_h, &msk, &ly, &lx, &mask, &inside, &gmask,
                     &goff_w, &goff_h})
       v->resize(k);
     dot.resize(4 * k);
-    corners.resize(4 * k);
-    weights.resize(4 * k);
-    for (int c = 0; c < 4; ++c) {
-      corner[c].resize(k);
-      weight[c].resize(k);
-    }
+    corner.resize(4 * kTableEntries);
+    weight.resize(4 * kTableEntries);
     grid_h.resize(groups * points);
     grid_w.resize(groups * points);
     for (int g = 0; g < groups; ++g) {
@@ -275,14 +241,15 @@ DCNV3_INLINE void setup_points(const Params& p, PointTable<T>& t, int64_t pix0, 
   const T* __restrict bw = t.base_w.data();
   const T* __restrict ow = t.off_w.data();
   const T* __restrict oh = t.off_h.data();
-  int32_t* __restrict e0 = t.corner[0].data();
-  int32_t* __restrict e1 = t.corner[1].data();
-  int32_t* __restrict e2 = t.corner[2].data();
-  int32_t* __restrict e3 = t.corner[3].data();
-  T* __restrict w0 = t.weight[0].data();
-  T* __restrict w1 = t.weight[1].data();
-  T* __restrict w2 = t.weight[2].data();
-  T* __restrict w3 = t.weight[3].data();
+  constexpr int S = kTableEntries;
+  int32_t* __restrict e0 = t.corner.data();
+  int32_t* __restrict e1 = e0 + S;
+  int32_t* __restrict e2 = e0 + 2 * S;
+  int32_t* __restrict e3 = e0 + 3 * S;
+  T* __restrict w0 = t.weight.data();
+  T* __restrict w1 = w0 + S;
+  T* __restrict w2 = w0 + 2 * S;
+  T* __restrict w3 = w0 + 3 * S;
   T* __restrict ly = t.ly.data();
   T* __restrict lx = t.lx.data();
   T* __restrict mk = t.mask.data();
@@ -316,10 +283,9 @@ template <typename T, int GC, int kVecBytes>
 DCNV3_INLINE void gather_group(const T* __restrict image_g, const PointTable<T>& t, int k0,
                                int points, int gc, T* __restrict out) {
   const T* __restrict inside = t.inside.data();
-  const int32_t *__restrict e0 = t.corner[0].data(), *__restrict e1 = t.corner[1].data(),
-                *__restrict e2 = t.corner[2].data(), *__restrict e3 = t.corner[3].data();
-  const T *__restrict w0 = t.weight[0].data(), *__restrict w1 = t.weight[1].data(),
-          *__restrict w2 = t.weight[2].data(), *__restrict w3 = t.weight[3].data();
+  const int32_t* __restrict e = t.corner.data();
+  const T* __restrict w = t.weight.data();
+  constexpr int S = kTableEntries;
   if constexpr (GC > 0) {
     // The accumulator as NV vectors of the instruction set's width (GCC vector extension). A
     // wider vector type is no register type: as a loop-carried variable it lived on the stack
@@ -330,9 +296,9 @@ DCNV3_INLINE void gather_group(const T* __restrict image_g, const PointTable<T>&
     V acc[NV] = {};
     for (int k = k0; k < k0 + points; ++k) {
       if (inside[k] == T(0)) continue;
-      const T *r0 = image_g + e0[k], *r1 = image_g + e1[k], *r2 = image_g + e2[k],
-              *r3 = image_g + e3[k];
-      const T a0 = w0[k], a1 = w1[k], a2 = w2[k], a3 = w3[k];
+      const T *r0 = image_g + e[k], *r1 = image_g + e[S + k], *r2 = image_g + e[2 * S + k],
+              *r3 = image_g + e[3 * S + k];
+      const T a0 = w[k], a1 = w[S + k], a2 = w[2 * S + k], a3 = w[3 * S + k];
 #pragma GCC unroll 16
       for (int j = 0; j < NV; ++j)
         acc[j] += a0 * load<V>(r0 + j * L) + a1 * load<V>(r1 + j * L) +
@@ -344,9 +310,9 @@ DCNV3_INLINE void gather_group(const T* __restrict image_g, const PointTable<T>&
     for (int c = 0; c < gc; ++c) out[c] = T(0);
     for (int k = k0; k < k0 + points; ++k) {
       if (inside[k] == T(0)) continue;
-      const T *r0 = image_g + e0[k], *r1 = image_g + e1[k], *r2 = image_g + e2[k],
-              *r3 = image_g + e3[k];
-      const T a0 = w0[k], a1 = w1[k], a2 = w2[k], a3 = w3[k];
+      const T *r0 = image_g + e[k], *r1 = image_g + e[S + k], *r2 = image_g + e[2 * S + k],
+              *r3 = image_g + e[3 * S + k];
+      const T a0 = w[k], a1 = w[S + k], a2 = w[2 * S + k], a3 = w[3 * S + k];
 #pragma omp simd
       for (int c = 0; c < gc; ++c) out[c] += a0 * r0[c] + a1 * r1[c] + a2 * r2[c] + a3 * r3[c];
     }
@@ -507,20 +473,23 @@ DCNV3_INLINE void forward_range(const T* input, const T* offset, const T* mask, 
   const int gc = p.group_channels;
   const int64_t C = p.channels();
   const int P = p.num_points;
-  const int e = p.group * P;
   const int64_t plane = static_cast<int64_t>(p.height_out) * p.width_out;
   const int64_t image_stride = static_cast<int64_t>(p.height_in) * p.width_in * C;
   PointTable<T> table(p, p.group, forward_run_pixels(p));
   const PixelRows<const T> in(p, offset, mask);
-  for (int64_t pix0 = begin; pix0 < end; pix0 += table.run) {
-    const int npix = static_cast<int>(std::min<int64_t>(table.run, end - pix0));
-    setup_run<T, kVecBytes, false>(p, table, in, pix0, npix, 0, p.group);
-    for (int l = 0; l < npix; ++l) {
-      const int64_t pix = pix0 + l;
-      const T* image = input + (pix / plane) * image_stride;
-      for (int g = 0; g < p.group; ++g)
-        gather_group<T, GC, kVecBytes>(image + g * gc, table, l * e + g * P, P, gc,
-                                       output + pix * C + g * gc);
+  for (int g0 = 0; g0 < p.group; g0 += table.groups) {  // one block unless too many groups
+    const int ng = std::min(table.groups, p.group - g0);
+    const int e = ng * P;  // entries per pixel
+    for (int64_t pix0 = begin; pix0 < end; pix0 += table.run) {
+      const int npix = static_cast<int>(std::min<int64_t>(table.run, end - pix0));
+      setup_run<T, kVecBytes, false>(p, table, in, pix0, npix, g0, ng);
+      for (int l = 0; l < npix; ++l) {
+        const int64_t pix = pix0 + l;
+        const T* image = input + (pix / plane) * image_stride;
+        for (int g = g0; g < g0 + ng; ++g)
+          gather_group<T, GC, kVecBytes>(image + g * gc, table, l * e + (g - g0) * P, P, gc,
+                                         output + pix * C + g * gc);
+      }
     }
   }
 }
@@ -533,8 +502,9 @@ DCNV3_INLINE void backward_group(const T* __restrict image_g, T* grad_image_g,
                                  const T* __restrict go, PointTable<T>& t, int k0, int points,
                                  int gc) {
   const T* __restrict inside = t.inside.data();
-  const int32_t* __restrict e = t.corners.data();
-  const T* __restrict w = t.weights.data();
+  const int32_t* __restrict e = t.corner.data();
+  const T* __restrict w = t.weight.data();
+  constexpr int S = kTableEntries;
   T* __restrict dot = t.dot.data();
   if constexpr (GC > 0 && !kAtomic) {
     // grad_out as NV vectors of the instruction set's width, in registers for all points.
@@ -551,7 +521,7 @@ DCNV3_INLINE void backward_group(const T* __restrict image_g, T* grad_image_g,
         d[0] = d[1] = d[2] = d[3] = T(0);
         continue;
       }
-      const int32_t o0 = e[4 * k], o1 = e[4 * k + 1], o2 = e[4 * k + 2], o3 = e[4 * k + 3];
+      const int32_t o0 = e[k], o1 = e[S + k], o2 = e[2 * S + k], o3 = e[3 * S + k];
       {
         const T *r0 = image_g + o0, *r1 = image_g + o1, *r2 = image_g + o2, *r3 = image_g + o3;
         V p0 = g[0] * load<V>(r0), p1 = g[0] * load<V>(r1), p2 = g[0] * load<V>(r2),
@@ -566,7 +536,7 @@ DCNV3_INLINE void backward_group(const T* __restrict image_g, T* grad_image_g,
         Sum4<T, L>::run(p0, p1, p2, p3, d);
       }
       // mask * bilinear weight
-      const T a0 = w[4 * k], a1 = w[4 * k + 1], a2 = w[4 * k + 2], a3 = w[4 * k + 3];
+      const T a0 = w[k], a1 = w[S + k], a2 = w[2 * S + k], a3 = w[3 * S + k];
       T *q0 = grad_image_g + o0, *q1 = grad_image_g + o1, *q2 = grad_image_g + o2,
         *q3 = grad_image_g + o3;
       // Corners may alias each other (clamped): one read-modify-write at a time.
@@ -606,7 +576,7 @@ DCNV3_INLINE void backward_group(const T* __restrict image_g, T* grad_image_g,
       d[0] = d[1] = d[2] = d[3] = T(0);
       continue;
     }
-    const int32_t o0 = e[4 * k], o1 = e[4 * k + 1], o2 = e[4 * k + 2], o3 = e[4 * k + 3];
+    const int32_t o0 = e[k], o1 = e[S + k], o2 = e[2 * S + k], o3 = e[3 * S + k];
     const T *r0 = image_g + o0, *r1 = image_g + o1, *r2 = image_g + o2, *r3 = image_g + o3;
     T d0 = T(0), d1 = T(0), d2 = T(0), d3 = T(0);
 #pragma omp simd reduction(+ : d0, d1, d2, d3)
@@ -617,7 +587,7 @@ DCNV3_INLINE void backward_group(const T* __restrict image_g, T* grad_image_g,
       d3 += go[c] * r3[c];
     }
     // mask * bilinear weight
-    const T a0 = w[4 * k], a1 = w[4 * k + 1], a2 = w[4 * k + 2], a3 = w[4 * k + 3];
+    const T a0 = w[k], a1 = w[S + k], a2 = w[2 * S + k], a3 = w[3 * S + k];
     T *g0 = grad_image_g + o0, *g1 = grad_image_g + o1, *g2 = grad_image_g + o2,
       *g3 = grad_image_g + o3;
     // See above: only valid corners count, in the dot products and the scatter.
@@ -774,7 +744,7 @@ struct LazyZero {
 // the kernel. The one rule for backward_impl (which zeroes the others) and backward_range.
 DCNV3_INLINE bool zeroes_lazily(int blocks, int bands) { return blocks > 0 && bands == 1; }
 
-// The backward of pixels [begin, end) for groups [g0, g1). Without kAtomic the caller owns the
+// The backward of pixels [begin, end) for groups [g_begin, g_end). Without kAtomic the caller owns the
 // grad_input slice of these groups in every image the pixels touch. mask == nullptr: fused
 // softmax, `offset` is the offset + mask-logit tensor (see PixelRows) and `grad_offset` its
 // gradient (grad_mask nullptr).
@@ -782,50 +752,47 @@ template <typename T, int GC, int kVecBytes, bool kAtomic>
 DCNV3_INLINE void backward_pixels(PointTable<T>& table, const T* grad_out, const T* input,
                                   const T* offset, const T* mask, T* grad_input, T* grad_offset,
                                   T* grad_mask, const Params& p, int64_t begin, int64_t end,
-                                  int g0, int g1, LazyZero<T>* zero) {
+                                  int g_begin, int g_end, LazyZero<T>* zero) {
   const int gc = p.group_channels;
   const int64_t C = p.channels();
   const int P = p.num_points;
-  const int ng = g1 - g0;
-  const int e = ng * P;
   const int64_t plane = static_cast<int64_t>(p.height_out) * p.width_out;
   const int64_t image_stride = static_cast<int64_t>(p.height_in) * p.width_in * C;
   const T s = static_cast<T>(p.offset_scale);
   const PixelRows<const T> in(p, offset, mask);
   const PixelRows<T> out(p, grad_offset, grad_mask);
-  // table.run pixels of table.groups >= ng groups fit in the table
-  for (int64_t pix0 = begin; pix0 < end; pix0 += table.run) {
-    const int npix = static_cast<int>(std::min<int64_t>(table.run, end - pix0));
-    setup_run<T, kVecBytes, true>(p, table, in, pix0, npix, g0, ng);
-    interleave4<int32_t, kVecBytes>(table.corner[0].data(), table.corner[1].data(),
-                                    table.corner[2].data(), table.corner[3].data(),
-                                    table.corners.data(), npix * e);
-    interleave4<T, kVecBytes>(table.weight[0].data(), table.weight[1].data(),
-                              table.weight[2].data(), table.weight[3].data(),
-                              table.weights.data(), npix * e);
-    if (zero != nullptr) {
-      // A point's last corner (bottom right, clamped) has the largest offset of its four.
-      const int32_t* __restrict e3 = table.corner[3].data();
-      int32_t last = 0;
-      for (int k = 0; k < npix * e; ++k) last = std::max(last, e3[k]);
-      zero->upto(last / C + 1);
-    }
-    for (int l = 0; l < npix; ++l) {
-      const int64_t pix = pix0 + l;
-      const int64_t image_base = (pix / plane) * image_stride;
-      for (int g = g0; g < g1; ++g) {
-        const int64_t base = image_base + g * gc;
-        backward_group<T, GC, kVecBytes, kAtomic>(input + base, grad_input + base,
-                                                  grad_out + pix * C + g * gc, table,
-                                                  l * e + (g - g0) * P, P, gc);
+  // the groups in blocks of table.groups (one block unless they do not fit the table)
+  for (int g0 = g_begin; g0 < g_end; g0 += table.groups) {
+    const int g1 = std::min(g_end, g0 + table.groups);
+    const int ng = g1 - g0;
+    const int e = ng * P;
+    for (int64_t pix0 = begin; pix0 < end; pix0 += table.run) {
+      const int npix = static_cast<int>(std::min<int64_t>(table.run, end - pix0));
+      setup_run<T, kVecBytes, true>(p, table, in, pix0, npix, g0, ng);
+      if (zero != nullptr) {
+        // A point's last corner (bottom right, clamped) has the largest offset of its four.
+        const int32_t* __restrict e3 = table.corner.data() + 3 * kTableEntries;
+        int32_t last = 0;
+        for (int k = 0; k < npix * e; ++k) last = std::max(last, e3[k]);
+        zero->upto(last / C + 1);
       }
-    }
-    point_gradients<T, kVecBytes>(table, npix * e, s);
-    if (out.logits) softmax_backward_rows(table.gmask.data(), table.mask.data(), npix * ng, P);
-    for (int l = 0; l < npix; ++l) {
-      interleave<T, kVecBytes>(table.goff_w.data() + l * e, table.goff_h.data() + l * e,
-                               out.offsets_at(pix0 + l, g0, P), e);
-      std::copy_n(table.gmask.data() + l * e, e, out.masks_at(pix0 + l, g0, P));
+      for (int l = 0; l < npix; ++l) {
+        const int64_t pix = pix0 + l;
+        const int64_t image_base = (pix / plane) * image_stride;
+        for (int g = g0; g < g1; ++g) {
+          const int64_t base = image_base + g * gc;
+          backward_group<T, GC, kVecBytes, kAtomic>(input + base, grad_input + base,
+                                                    grad_out + pix * C + g * gc, table,
+                                                    l * e + (g - g0) * P, P, gc);
+        }
+      }
+      point_gradients<T, kVecBytes>(table, npix * e, s);
+      if (out.logits) softmax_backward_rows(table.gmask.data(), table.mask.data(), npix * ng, P);
+      for (int l = 0; l < npix; ++l) {
+        interleave<T, kVecBytes>(table.goff_w.data() + l * e, table.goff_h.data() + l * e,
+                                 out.offsets_at(pix0 + l, g0, P), e);
+        std::copy_n(table.gmask.data() + l * e, e, out.masks_at(pix0 + l, g0, P));
+      }
     }
   }
 }
@@ -1069,8 +1036,12 @@ void backward_impl(const T* grad_out, const T* input, const T* offset, const T* 
   for (const auto& copy : copies) grad_input.add_(copy);  // fixed order: deterministic
 }
 
-// Corner offsets within one image are int32 (half the table size of int64).
-void check_image_size(const Params& p) {
+// The point tables hold one group's points at least (kTableEntries), and their corner offsets
+// within one image are int32 (half the table size of int64).
+void check_cpu_limits(const Params& p) {
+  TORCH_CHECK(p.num_points <= kTableEntries, "dcnv3: ", p.num_points,
+              " sampling points per group (kernel ", p.kernel_h, "x", p.kernel_w,
+              "); the CPU kernels support up to ", kTableEntries);
   TORCH_CHECK(static_cast<int64_t>(p.height_in) * p.width_in * p.channels() < (int64_t{1} << 31),
               "dcnv3: one input image has ", static_cast<int64_t>(p.height_in) * p.width_in * p.channels(),
               " elements; the CPU kernels support up to 2^31 - 1 per image");
@@ -1082,7 +1053,7 @@ at::Tensor run_forward(const at::Tensor& input, const at::Tensor& offset, const 
   auto in = input.contiguous();
   auto off = offset.contiguous();
   auto msk = mask.defined() ? mask.contiguous() : mask;
-  check_image_size(p);
+  check_cpu_limits(p);
   auto output = at::empty({p.batch, p.height_out, p.width_out, p.channels()}, in.options());
   if (output.numel() == 0) return output;
   AT_DISPATCH_FLOATING_TYPES(in.scalar_type(), "dcnv3_cpu_forward", [&] {
@@ -1102,7 +1073,7 @@ std::vector<at::Tensor> run_backward(const at::Tensor& grad_output, const at::Te
   auto in = input.contiguous();
   auto off = offset.contiguous();
   auto msk = mask.defined() ? mask.contiguous() : mask;
-  check_image_size(p);
+  check_cpu_limits(p);
   // scattered into; zeroed by backward_impl (owner tasks: lazily, see LazyZero)
   auto grad_input = at::empty_like(in);
   // Written once per entry (point_gradients covers outside points too): no zero fill.
