@@ -32,11 +32,10 @@ constexpr int64_t kGrainWork = 32768;
 // (1024 was ~5% slower in the forward at InternImage-T stage 1, the same in the backward).
 constexpr int kRunEntries = 256;
 // Entries a point table holds at most. Its corner offsets and weights are one array each,
-// corner c at [c * kTableEntries + k]: a compile-time stride lets the per-point loops address
-// all four corners from one pointer (four pointers each left the forward's loop short of
-// registers, reloading two from the stack per point) and lets the backward read the setup's
-// arrays as they are (it used to interleave them first). 4 KB + 64 B, not 4 KB: arrays a
-// multiple of 4 KB apart share L1 sets (the forward took 1.07x the time).
+// corner c at [c * kTableEntries + k]: with a compile-time stride the per-point loops address
+// all four corners from one pointer (with one pointer per corner the forward's loop ran out
+// of registers), and the backward reads the arrays the setup wrote. 4 KB + 64 B, not 4 KB:
+// arrays a multiple of 4 KB apart share L1 sets (the forward took 1.07x the time).
 constexpr int kTableEntries = 1040;
 
 // The four sums {sum(a), sum(b), sum(c), sum(d)} of W-wide vectors (W a power of two >= 8),
@@ -523,7 +522,7 @@ DCNV3_INLINE void backward_group(const T* __restrict image_g, T* grad_image_g,
       }
       // From the entry's pointer, so the compiler addresses the corners with constant
       // displacements; 64-bit offsets become the loads' index registers (int32 ones and
-      // 32-bit index sums cost extensions and, out of registers, stack spills: 1.06x).
+      // 32-bit index sums cost extensions and, out of registers, stack spills: 1.05x).
       const int32_t* __restrict ek = e + k;
       const int64_t o0 = ek[0], o1 = ek[S], o2 = ek[2 * S], o3 = ek[3 * S];
       {
@@ -749,10 +748,10 @@ struct LazyZero {
 // the kernel. The one rule for backward_impl (which zeroes the others) and backward_range.
 DCNV3_INLINE bool zeroes_lazily(int blocks, int bands) { return blocks > 0 && bands == 1; }
 
-// The backward of pixels [begin, end) for groups [g_begin, g_end). Without kAtomic the caller owns the
-// grad_input slice of these groups in every image the pixels touch. mask == nullptr: fused
-// softmax, `offset` is the offset + mask-logit tensor (see PixelRows) and `grad_offset` its
-// gradient (grad_mask nullptr).
+// The backward of pixels [begin, end) for groups [g_begin, g_end). Without kAtomic the caller
+// owns the grad_input slice of these groups in every image the pixels touch. mask == nullptr:
+// fused softmax, `offset` is the offset + mask-logit tensor (see PixelRows) and `grad_offset`
+// its gradient (grad_mask nullptr).
 template <typename T, int GC, int kVecBytes, bool kAtomic>
 DCNV3_INLINE void backward_pixels(PointTable<T>& table, const T* grad_out, const T* input,
                                   const T* offset, const T* mask, T* grad_input, T* grad_offset,
@@ -1047,8 +1046,8 @@ void check_cpu_limits(const Params& p) {
   TORCH_CHECK(p.num_points <= kTableEntries, "dcnv3: ", p.num_points,
               " sampling points per group (kernel ", p.kernel_h, "x", p.kernel_w,
               "); the CPU kernels support up to ", kTableEntries);
-  TORCH_CHECK(static_cast<int64_t>(p.height_in) * p.width_in * p.channels() < (int64_t{1} << 31),
-              "dcnv3: one input image has ", static_cast<int64_t>(p.height_in) * p.width_in * p.channels(),
+  const int64_t image_elements = static_cast<int64_t>(p.height_in) * p.width_in * p.channels();
+  TORCH_CHECK(image_elements < (int64_t{1} << 31), "dcnv3: one input image has ", image_elements,
               " elements; the CPU kernels support up to 2^31 - 1 per image");
 }
 
