@@ -42,13 +42,12 @@ def interleave(steps: Mapping[str, Callable[[], object]], rounds: int, max_steal
     every = every or {}
     sync = sync or (lambda: None)
     times: dict[str, list[float | None]] = {name: [] for name in steps}
-    redone, stolen, capacity = 0, 0.0, 0.0
-    while len(next(iter(times.values()))) < rounds:
-        index = len(next(iter(times.values())))
+    kept, redone, stolen, capacity = 0, 0, 0.0, 0.0
+    while kept < rounds:
         steal0, start_round = steal_seconds(), time.perf_counter()
         round_times: dict[str, float | None] = {}
         for name, step in steps.items():
-            if index % every.get(name, 1):
+            if kept % every.get(name, 1):
                 round_times[name] = None
                 continue
             if warm:
@@ -64,7 +63,7 @@ def interleave(steps: Mapping[str, Callable[[], object]], rounds: int, max_steal
         if steal > max_steal * elapsed and redone < rounds:
             redone += 1
             continue
-        stolen, capacity = stolen + steal, capacity + elapsed
+        stolen, capacity, kept = stolen + steal, capacity + elapsed, kept + 1
         for name, t in round_times.items():
             times[name].append(t)
     return dict(times=times, redone=redone, steal_share=stolen / capacity if capacity else 0.0)
