@@ -66,24 +66,30 @@ def test_kernel_error_is_the_size_of_atens():
 
 
 @needs_ext
-def test_special_values_follow_aten():
+def test_special_values():
+    """+inf stays inf (ATen's AVX-512 GELU gives NaN there), -inf gives NaN as in ATen
+    (-inf * Phi(-inf) = -inf * 0), large values are exact."""
     x = torch.tensor([math.inf, -math.inf, math.nan, 0., 100., -100., 1e4, -1e4, 3.84, -3.84])
     y = x.clone()
     bias_gelu_(y)
-    torch.testing.assert_close(y, F.gelu(x), equal_nan=True, rtol=1e-6, atol=1e-6)
+    assert y[0] == math.inf and y[1].isnan() and y[2].isnan()
+    assert y[3] == 0 and y[4] == 100 and y[6] == 1e4
     assert y[5] == 0 and y[7] == 0  # large negative: exactly zero, not a tiny residue
+    assert ((y[8:].double() - exact_gelu(x[8:])).abs() <= gelu_error_bound(x[8:])).all()
 
 
 @needs_ext
 @pytest.mark.parametrize('shape', [(8, 14, 14, 1024), (3, 5), (1, 1), (0, 4), (2, 3, 1)])
 @pytest.mark.parametrize('with_bias', [False, True])
-def test_in_place_with_bias_equals_gelu_of_the_sum(shape, with_bias):
+def test_in_place_with_bias_is_gelu_of_the_sum(shape, with_bias):
+    """Against the exact GELU, not ATen's: ATen's own float32 GELU differs between its vector
+    versions by more than its error (AVX-512 against AVX2: up to 1.3e-6)."""
     y = torch.randn(shape) * 3
     b = torch.randn(shape[-1]) if with_bias else None
-    want = F.gelu(y + b if with_bias else y)
+    z = y + b if with_bias else y.clone()  # the float32 sum the kernel forms
     out = bias_gelu_(y, b)
     assert out is y or out.data_ptr() == y.data_ptr()  # written over y
-    torch.testing.assert_close(y, want, rtol=1e-6, atol=1e-6)
+    assert ((y.double() - exact_gelu(z)).abs() <= gelu_error_bound(z)).all()
 
 
 @pytest.mark.parametrize('make', [

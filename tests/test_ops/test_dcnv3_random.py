@@ -69,7 +69,7 @@ def test_backward_strategies_agree(strategy):
 @pytest.mark.parametrize('strategy', [1, 2, 3])
 def test_more_groups_than_a_point_table_holds(strategy, group_channels):
     # 120 groups of 9 points are 1080 table entries a pixel, more than a CPU point table holds
-    # (1040): the forward, atomic adds and (one thread: one task of all groups, zeroing
+    # (1024): the forward, atomic adds and (one thread: one task of all groups, zeroing
     # grad_input as it goes) owner tasks take the groups in blocks; replicas have one group a
     # task. 8 channels: a compile-time group width; 3: the runtime one.
     args = Args(group=120, group_channels=group_channels)
@@ -85,6 +85,26 @@ def test_more_groups_than_a_point_table_holds(strategy, group_channels):
         got = dcnv3_backward(grad_out, x, off, mask, *args.tuple(), strategy=strategy)
     for a, leaf in zip(got, leaves):
         torch.testing.assert_close(a, leaf.grad, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize('group_channels', [8, 3])
+def test_a_kernel_that_fills_a_point_table(group_channels):
+    # 32x32 = 1024 points a group, all a CPU point table holds: the setup's vectors end at its
+    # capacity (and write lanes past it), runs are one pixel.
+    args = Args(kernel_h=32, kernel_w=32, pad_h=1, pad_w=1, group=2,
+                group_channels=group_channels)
+    x, off, mask = make_inputs(args, batch=1, height=33, width=34)
+    assert off.shape[1:3] == (4, 5)
+    grad_out = torch.randn(*off.shape[:3], 2 * group_channels, dtype=torch.float64)
+    leaves = [t.clone().requires_grad_() for t in (x, off, mask)]
+    ref = dcnv3_pytorch(*leaves, *args.tuple())
+    (ref * grad_out).sum().backward()
+    torch.testing.assert_close(dcnv3(x, off, mask, *args.tuple()), ref.detach(), rtol=1e-10,
+                               atol=1e-10)
+    for strategy in (1, 2, 3):
+        got = dcnv3_backward(grad_out, x, off, mask, *args.tuple(), strategy=strategy)
+        for a, leaf in zip(got, leaves):
+            torch.testing.assert_close(a, leaf.grad, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize('batch,group,group_channels,threads', [

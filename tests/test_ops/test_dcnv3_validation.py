@@ -141,12 +141,12 @@ def test_binding_range_checks_padded_extent():
 
 
 def test_kernel_with_more_points_than_the_cpu_tables_hold_is_refused():
-    # 33x33 = 1089 sampling points per group; the CPU point tables hold 1040.
+    # 33x33 = 1089 sampling points per group; the CPU point tables hold 1024.
     from ops_dcnv3.ops import dcnv3_backward
     args = Args(kernel_h=33, kernel_w=33, pad_h=0, pad_w=0, group=1, group_channels=2)
     x = torch.randn(1, 33, 33, 2)
     off, mask = torch.zeros(1, 1, 1, 2 * 1089), torch.full((1, 1, 1, 1089), 1 / 1089)
-    with pytest.raises(RuntimeError, match='1089 sampling points per group .*up to 1040'):
+    with pytest.raises(RuntimeError, match='1089 sampling points per group .*up to 1024'):
         dcnv3(x, off, mask, *args.tuple())
     with pytest.raises(RuntimeError, match='1089 sampling points per group'):
         dcnv3_backward(torch.ones(1, 1, 1, 2), x, off, mask, *args.tuple())

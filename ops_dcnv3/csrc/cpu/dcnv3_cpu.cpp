@@ -31,12 +31,17 @@ constexpr int64_t kGrainWork = 32768;
 // Table entries (sampling points) set up together: small enough for the tables to stay in L1
 // (1024 was ~5% slower in the forward at InternImage-T stage 1, the same in the backward).
 constexpr int kRunEntries = 256;
-// Entries a point table holds at most. Its corner offsets and weights are one array each,
-// corner c at [c * kTableEntries + k]: with a compile-time stride the per-point loops address
+// A point table's corner offsets and weights are one array each, corner c at
+// [c * kTableEntries + k]: with a compile-time stride the per-point loops address
 // all four corners from one pointer (with one pointer per corner the forward's loop ran out
 // of registers), and the backward reads the arrays the setup wrote. 4 KB + 64 B, not 4 KB:
 // arrays a multiple of 4 KB apart share L1 sets (the forward took 1.07x the time).
 constexpr int kTableEntries = 1040;
+// Lanes of the widest vector a kernel version uses (16 floats, AVX-512).
+constexpr int kMaxLanes = 16;
+// Entries a point table holds: the setup writes whole vectors, up to kMaxLanes - 1 lanes past
+// the last entry, which must not reach the next corner's array.
+constexpr int kTableCapacity = kTableEntries - kMaxLanes;
 
 // The four sums {sum(a), sum(b), sum(c), sum(d)} of W-wide vectors (W a power of two >= 8),
 // stored to out[0..3]: halves are folded down to 8 lanes, then one transposing shuffle-add
@@ -98,25 +103,29 @@ struct Sum4<T, 2> {
   }
 };
 
-// x[k] = src[2k], y[k] = src[2k + 1]: one native vector (kVecBytes) of each at a time with two
-// shuffles (the compiler's own code for a stride-2 load in the setup loop is element by element,
-// and so is its code for a shuffle of vectors wider than the instruction set's).
+// The lanes of parity kParity (0: even, 1: odd) of the 2L values a, b: x[k] = src[2k + kParity]
+// for src = a, b (two shuffles on AVX2; the compiler's own code for a stride-2 load is element
+// by element, and so is its code for a shuffle of vectors wider than the instruction set's).
+template <typename T, int L, int kParity>
+DCNV3_INLINE typename Vec<T, L>::type deinterleave_lanes(const typename Vec<T, L>::type& a,
+                                                         const typename Vec<T, L>::type& b) {
+  using I = typename Vec<std::conditional_t<sizeof(T) == 4, int32_t, int64_t>, L>::type;
+  I index;
+  for (int i = 0; i < L; ++i) index[i] = 2 * i + kParity;
+  return __builtin_shuffle(a, b, index);
+}
+
+// x[k] = src[2k], y[k] = src[2k + 1], one native vector (kVecBytes) of each at a time.
 template <typename T, int kVecBytes>
 DCNV3_INLINE void deinterleave(const T* __restrict src, T* __restrict x, T* __restrict y, int n) {
   constexpr int L = kVecBytes / sizeof(T);
   using V = typename Vec<T, L>::type;
-  using I = typename Vec<std::conditional_t<sizeof(T) == 4, int32_t, int64_t>, L>::type;
-  I even, odd;
-  for (int i = 0; i < L; ++i) {
-    even[i] = 2 * i;
-    odd[i] = 2 * i + 1;
-  }
   int k = 0;
   for (; k + L <= n; k += L) {
     const V a = load<V>(src + 2 * k);
     const V b = load<V>(src + 2 * k + L);
-    store(x + k, __builtin_shuffle(a, b, even));
-    store(y + k, __builtin_shuffle(a, b, odd));
+    store(x + k, deinterleave_lanes<T, L, 0>(a, b));
+    store(y + k, deinterleave_lanes<T, L, 1>(a, b));
   }
   for (; k < n; ++k) {
     x[k] = src[2 * k];
@@ -159,119 +168,214 @@ DCNV3_INLINE int forward_run_pixels(const Params& p) {
 
 // Table of the sampling points of a run of pixels, up to `groups` groups each (all groups in
 // the forward, a block of groups in the owner-mode backward; fewer where they would not fit
-// kTableEntries, the callers then taking the groups in blocks), one array per field and
+// kTableCapacity, the callers then taking the groups in blocks), one array per field and
 // corner so the setup loop stores with unit stride.
 template <typename T>
 struct PointTable {
   int groups, points;
   int run;  // pixels per run
-  std::vector<T> grid_h, grid_w;  // regular-grid displacement per (group, point)
-  std::vector<T> base_h, base_w;  // centre + grid per entry
+  // Per entry k of a run of `grid_groups` groups a pixel: the point's regular-grid
+  // displacement, and the column step (pixel index in the run times stride_w), so the setup
+  // computes each entry's base, float(centre) + grid, without a pass that stores it.
+  std::vector<T> grid_h, grid_w;
+  std::vector<int32_t> column_step;
+  int grid_groups = 0;
   std::vector<T> off_w, off_h;    // offsets (dx, dy) de-interleaved into unit-stride arrays
   std::vector<T> msk;             // masks gathered per pixel, or their softmax from logits
   // at [c * kTableEntries + k] for corner c (00, 01, 10, 11) of entry k:
   std::vector<int32_t> corner;  // element offset (y * W + x) * C of the clamped corner
   std::vector<T> weight;        // corner weight times the mask
   std::vector<T> ly, lx, mask;     // fractional parts and mask (backward)
-  // 0 outside, else 1 + the valid corners as bits (1: 00, 2: 01, 4: 10, 8: 11), so 16 when all
-  // four corners lie in the image (most points)
+  // 0 outside; inside, 1 in the forward (all its gather needs) and in the backward 1 + the
+  // valid corners as bits (1: 00, 2: 01, 4: 10, 8: 11), so 16 when all four corners lie in
+  // the image (most points)
   std::vector<T> inside;
   std::vector<T> dot;  // backward: <grad_out, corner c> at [4 * entry + c] (0 if outside)
   std::vector<T> gmask, goff_w, goff_h;  // backward: gradients per entry before scattering
 
   // run_: pixels per run (0: as many as fit kRunEntries, at least one); at most as many as
-  // fit kTableEntries (check_cpu_limits: one group's points always do)
+  // fit kTableCapacity (check_cpu_limits: one group's points always do)
   PointTable(const Params& p, int groups_, int run_ = 0)
-      : groups(std::min(groups_, kTableEntries / p.num_points)), points(p.num_points),
+      : groups(std::min(groups_, kTableCapacity / p.num_points)), points(p.num_points),
         run(std::min(run_ > 0 ? run_ : std::max(1, kRunEntries / (groups * points)),
-                     kTableEntries / (groups * points))) {
+                     kTableCapacity / (groups * points))) {
     const int k = run * groups * points;
-    for (auto* v : {&base_h, &base_w, &off_w, &off_h, &msk, &ly, &lx, &mask, &inside, &gmask,
-                    &goff_w, &goff_h})
-      v->resize(k);
+    for (auto* v : {&gmask, &goff_w, &goff_h}) v->resize(k);
+    // the setup reads and writes whole vectors, up to kMaxLanes - 1 entries past the run
+    for (auto* v : {&grid_h, &grid_w, &off_w, &off_h, &msk, &ly, &lx, &mask, &inside})
+      v->resize(k + kMaxLanes);
+    column_step.resize(k + kMaxLanes);
     dot.resize(4 * k);
     corner.resize(4 * kTableEntries);
     weight.resize(4 * kTableEntries);
-    grid_h.resize(groups * points);
-    grid_w.resize(groups * points);
-    for (int g = 0; g < groups; ++g) {
-      for (int q = 0; q < points; ++q) {
-        int i, j;
-        point_ij(p, q, &i, &j);
-        grid_h[g * points + q] = grid_dh<T>(p, j);
-        grid_w[g * points + q] = grid_dw<T>(p, i);
-      }
-    }
   }
 
-  // centre + grid of every entry of the run of pixels [pix0, pix0 + npix), `ng` groups each
-  // (inlined: compiled into each kernel version, not once for baseline x86-64).
-  DCNV3_INLINE void fill_bases(const Params& p, int64_t pix0, int npix, int ng) {
-    const int64_t plane = static_cast<int64_t>(p.height_out) * p.width_out;
+  // grid_h, grid_w and column_step for runs of `ng` groups a pixel (rebuilt only when a block
+  // of groups has another size than the last).
+  void set_grid(const Params& p, int ng) {
+    if (ng == grid_groups) return;
+    grid_groups = ng;
     const int e = ng * points;
-    for (int l = 0; l < npix; ++l) {
-      const int64_t q = (pix0 + l) % plane;
-      const int ch = centre_h(p, static_cast<int>(q / p.width_out));
-      const int cw = centre_w(p, static_cast<int>(q % p.width_out));
-      T* __restrict bh = base_h.data() + l * e;
-      T* __restrict bw = base_w.data() + l * e;
-      for (int k = 0; k < e; ++k) {
-        bh[k] = base_location<T>(ch, grid_h[k]);
-        bw[k] = base_location<T>(cw, grid_w[k]);
-      }
+    for (int k = 0; k < run * e; ++k) {
+      int i, j;
+      point_ij(p, k % points, &i, &j);
+      grid_h[k] = grid_dh<T>(p, j);
+      grid_w[k] = grid_dw<T>(p, i);
+      column_step[k] = (k / e) * p.stride_w;
+    }
+  }
+};
+
+// x > y ? a : 0 and the like, lane by lane: the bits of x where the lane mask m is set.
+template <typename V, typename M>
+DCNV3_INLINE V select_lanes(const M& m, const V& x) {
+  M bits;
+  __builtin_memcpy(&bits, &x, sizeof(x));
+  bits &= m;
+  V r;
+  __builtin_memcpy(&r, &bits, sizeof(r));
+  return r;
+}
+
+// floor(x) lane by lane, for |x| < 2^31. With AVX (kVecBytes >= 32) the compiler turns the
+// per-lane floor into one rounding instruction; baseline x86-64 has none (a library call per
+// lane), so there it is truncation, minus one where that rounded up.
+template <typename T, int L, int kVecBytes>
+DCNV3_INLINE typename Vec<T, L>::type floor_lanes(const typename Vec<T, L>::type& x) {
+  using V = typename Vec<T, L>::type;
+  V r;
+  if constexpr (kVecBytes >= 32) {
+    for (int i = 0; i < L; ++i) r[i] = floor_(x[i]);
+  } else {
+    using I = typename Vec<std::conditional_t<sizeof(T) == 4, int32_t, int64_t>, L>::type;
+    const V t = __builtin_convertvector(__builtin_convertvector(x, I), V);
+    r = t - select_lanes(t > x, V{} + T(1));
+  }
+  return r;
+}
+
+// The setup's arithmetic for L entries at once (GCC vector extension: the compiler's own
+// vectorisation of the scalar loop spilled to the stack and took ~1.5x the instructions):
+// Bilinear's rule with validity as lane masks. Locations (h, w) and masks m in; out, the
+// entries' corner offsets and weights (corner c at [c * kTableEntries]), flag and (backward)
+// fractional parts and mask.
+template <typename T, int L, int kVecBytes, bool kBackward>
+struct SetupLanes {
+  using V = typename Vec<T, L>::type;
+  using M = typename Vec<std::conditional_t<sizeof(T) == 4, int32_t, int64_t>, L>::type;
+  using I = typename Vec<int32_t, L>::type;
+  V height, width, last_row, last_col;  // H, W, H - 1, W - 1
+  I row_elems, pixel_elems, max_y, max_x;  // W * C, C, H - 1, W - 1
+
+  DCNV3_INLINE explicit SetupLanes(const Params& p)
+      : height(V{} + T(p.height_in)), width(V{} + T(p.width_in)),
+        last_row(V{} + T(p.height_in - 1)), last_col(V{} + T(p.width_in - 1)),
+        row_elems(I{} + p.width_in * p.channels()), pixel_elems(I{} + p.channels()),
+        max_y(I{} + (p.height_in - 1)), max_x(I{} + (p.width_in - 1)) {}
+
+  DCNV3_INLINE void run(V h, V w, const V& m, int32_t* __restrict corner, T* __restrict weight,
+                        T* __restrict flag, T* __restrict ly, T* __restrict lx,
+                        T* __restrict mk) const {
+    const V one = V{} + T(1);
+    const M in = (h > -one) & (w > -one) & (h < height) & (w < width);
+    // Outside points are moved to (0, 0) so every later computation stays finite and in range.
+    h = select_lanes(in, h);
+    w = select_lanes(in, w);
+    const V fy = floor_lanes<T, L, kVecBytes>(h), fx = floor_lanes<T, L, kVecBytes>(w);
+    const V fly = h - fy, flx = w - fx;
+    // validity of the rows y0, y0 + 1 (and of the point) and of the columns x0, x0 + 1
+    const M vy0 = (fy >= V{}) & in, vy1 = (fy < last_row) & in;
+    const M vx0 = fx >= V{}, vx1 = fx < last_col;
+    const V top = select_lanes(vy0, one - fly) * m, bottom = select_lanes(vy1, fly) * m;
+    const V left = select_lanes(vx0, one - flx), right = select_lanes(vx1, flx);
+    store(weight, top * left);
+    store(weight + kTableEntries, top * right);
+    store(weight + 2 * kTableEntries, bottom * left);
+    store(weight + 3 * kTableEntries, bottom * right);
+    const I y0 = __builtin_convertvector(fy, I), x0 = __builtin_convertvector(fx, I);
+    const I zero{};
+    const I r0 = (y0 < zero ? zero : y0) * row_elems;
+    const I r1 = (y0 + 1 > max_y ? max_y : y0 + 1) * row_elems;
+    const I c0 = (x0 < zero ? zero : x0) * pixel_elems;
+    const I c1 = (x0 + 1 > max_x ? max_x : x0 + 1) * pixel_elems;
+    store(corner, r0 + c0);
+    store(corner + kTableEntries, r0 + c1);
+    store(corner + 2 * kTableEntries, r1 + c0);
+    store(corner + 3 * kTableEntries, r1 + c1);
+    if constexpr (kBackward) {
+      const M bits = (vy0 & vx0 & 1) | (vy0 & vx1 & 2) | (vy1 & vx0 & 4) | (vy1 & vx1 & 8);
+      store(flag, __builtin_convertvector((bits + 1) & in, V));
+      store(ly, fly);
+      store(lx, flx);
+      store(mk, m);
+    } else {
+      store(flag, select_lanes(in, one));
     }
   }
 };
 
 // Pass 1 for the run of pixels [pix0, pix0 + npix), `ng * t.points` entries each, whose
 // masks are contiguous at `mask` and interleaved (dx, dy) offsets at `offset` (nullptr: already
-// de-interleaved into t.off_w / t.off_h).
+// de-interleaved into t.off_w / t.off_h). The run is taken in pieces that lie in one output
+// row: there an entry's centre is the first pixel's plus its column step. Each piece is set up
+// in whole vectors: the lanes past its end are set up too (and set up again by the next piece,
+// or never read), reading up to kMaxLanes - 1 entries past the run's offsets and masks where
+// `overread` says they are in memory, else (the last pixels of the tensor) through padded copies.
 template <typename T, int kVecBytes, bool kBackward>
 DCNV3_INLINE void setup_points(const Params& p, PointTable<T>& t, int64_t pix0, int npix, int ng,
-                               const T* __restrict offset, const T* __restrict mask) {
-  const T s = static_cast<T>(p.offset_scale);
-  const int H = p.height_in;
-  const int W = p.width_in;
-  const int C = p.channels();
-  const int count = npix * ng * t.points;
-  t.fill_bases(p, pix0, npix, ng);
-  if (offset != nullptr) deinterleave<T, kVecBytes>(offset, t.off_w.data(), t.off_h.data(), count);
-  const T* __restrict bh = t.base_h.data();
-  const T* __restrict bw = t.base_w.data();
-  const T* __restrict ow = t.off_w.data();
-  const T* __restrict oh = t.off_h.data();
-  constexpr int S = kTableEntries;
-  int32_t* __restrict e0 = t.corner.data();
-  int32_t* __restrict e1 = e0 + S;
-  int32_t* __restrict e2 = e0 + 2 * S;
-  int32_t* __restrict e3 = e0 + 3 * S;
-  T* __restrict w0 = t.weight.data();
-  T* __restrict w1 = w0 + S;
-  T* __restrict w2 = w0 + 2 * S;
-  T* __restrict w3 = w0 + 3 * S;
-  T* __restrict ly = t.ly.data();
-  T* __restrict lx = t.lx.data();
-  T* __restrict mk = t.mask.data();
-  T* __restrict inside = t.inside.data();
-#pragma omp simd
-  for (int k = 0; k < count; ++k) {
-    const Bilinear<T> b = bilinear<T>(location<T>(bh[k], oh[k], s),
-                                      location<T>(bw[k], ow[k], s), H, W);
-    const T m = mask[k];
-    w0[k] = b.w00() * m;
-    w1[k] = b.w01() * m;
-    w2[k] = b.w10() * m;
-    w3[k] = b.w11() * m;
-    e0[k] = (b.cy0 * W + b.cx0) * C;
-    e1[k] = (b.cy0 * W + b.cx1) * C;
-    e2[k] = (b.cy1 * W + b.cx0) * C;
-    e3[k] = (b.cy1 * W + b.cx1) * C;
-    inside[k] = b.inside * (T(1) + b.v00 + T(2) * b.v01 + T(4) * b.v10 + T(8) * b.v11);
-    if (kBackward) {
-      ly[k] = b.ly;
-      lx[k] = b.lx;
-      mk[k] = mask[k];
+                               const T* __restrict offset, const T* __restrict mask,
+                               bool overread) {
+  // At most 32-byte vectors: GCC parses these templates for baseline x86-64, and a compare of
+  // 64-byte vectors parsed there is done lane by lane in the AVX-512 version (~10x the time).
+  constexpr int L = std::min(kVecBytes, 32) / sizeof(T);
+  using V = typename Vec<T, L>::type;
+  using I = typename Vec<int32_t, L>::type;
+  const SetupLanes<T, L, kVecBytes, kBackward> lanes(p);
+  t.set_grid(p, ng);
+  const V s = V{} + static_cast<T>(p.offset_scale);
+  const int e = ng * t.points;
+  const int64_t plane = static_cast<int64_t>(p.height_out) * p.width_out;
+  const T* __restrict gh = t.grid_h.data();
+  const T* __restrict gw = t.grid_w.data();
+  const int32_t* __restrict cs = t.column_step.data();
+  if (offset == nullptr) overread = true;  // the table's own arrays, padded
+  for (int l = 0; l < npix;) {
+    const int64_t q = (pix0 + l) % plane;
+    const int row = static_cast<int>(q / p.width_out), col = static_cast<int>(q % p.width_out);
+    const int len = std::min(npix - l, p.width_out - col);  // pixels left in this row
+    const V ch = V{} + static_cast<T>(centre_h(p, row));
+    const I cw0 = I{} + (centre_w(p, col) - l * p.stride_w);
+    // entries [k, k + L): (dx, dy) interleaved at `offs` (or de-interleaved in the table when
+    // nullptr), masks at m
+    auto entries = [&](int k, const T* offs, const T* m) __attribute__((always_inline)) {
+      V dx, dy;
+      if (offs != nullptr) {
+        const V a = load<V>(offs), b = load<V>(offs + L);
+        dx = deinterleave_lanes<T, L, 0>(a, b);
+        dy = deinterleave_lanes<T, L, 1>(a, b);
+      } else {
+        dx = load<V>(t.off_w.data() + k);
+        dy = load<V>(t.off_h.data() + k);
+      }
+      const V h = (ch + load<V>(gh + k)) + dy * s;
+      const V w = (__builtin_convertvector(cw0 + load<I>(cs + k), V) + load<V>(gw + k)) + dx * s;
+      lanes.run(h, w, load<V>(m), t.corner.data() + k, t.weight.data() + k, t.inside.data() + k,
+                t.ly.data() + k, t.lx.data() + k, t.mask.data() + k);
+    };
+    const int k1 = (l + len) * e;
+    int k = l * e;
+    for (; k + L <= k1; k += L) entries(k, offset != nullptr ? offset + 2 * k : nullptr, mask + k);
+    if (k < k1) {
+      if (overread) {
+        entries(k, offset != nullptr ? offset + 2 * k : nullptr, mask + k);
+      } else {
+        T offs[2 * L] = {}, m[L] = {};
+        std::copy_n(offset + 2 * k, 2 * (k1 - k), offs);
+        std::copy_n(mask + k, k1 - k, m);
+        entries(k, offs, m);
+      }
     }
+    l += len;
   }
 }
 
@@ -318,8 +422,8 @@ DCNV3_INLINE void gather_group(const T* __restrict image_g, const PointTable<T>&
   }
 }
 
-// exp of the L floats of x at once (GCC vector extension; L * 4 bytes is the instruction set's
-// width: wider vectors are lowered element by element), for x <= 80: x = n ln2 + r with
+// exp of the L floats of x at once (GCC vector extension; L * 4 bytes at most the instruction
+// set's width, and at most 32: see setup_points), for x <= 80: x = n ln2 + r with
 // n = trunc(x / ln2), |r| < ln2, exp(r) from its degree-9 Taylor polynomial (truncation error
 // < 1e-8 relative), 2^n from the exponent bits. Below -87 (where float32's normal range ends)
 // it returns 0, an absolute error < 2e-38.
@@ -345,7 +449,7 @@ DCNV3_INLINE typename Vec<float, L>::type exp_bounded(typename Vec<float, L>::ty
 // x = exp(x) in place for `count` floats, all <= 80.
 template <int kVecBytes>
 DCNV3_INLINE void exp_inplace(float* x, int count) {
-  constexpr int L = kVecBytes / sizeof(float);
+  constexpr int L = std::min(kVecBytes, 32) / sizeof(float);  // see setup_points
   using Floats = typename Vec<float, L>::type;
   int k = 0;
   for (; k + L <= count; k += L) store(x + k, exp_bounded<L>(load<Floats>(x + k)));
@@ -364,7 +468,7 @@ DCNV3_INLINE void exp_inplace(double* x, int count) {
 // Whether every one of `count` values lies in [lo, hi] (false for NaN).
 template <typename T, int kVecBytes>
 DCNV3_INLINE bool all_within(const T* x, int count, T lo, T hi) {
-  constexpr int L = kVecBytes / sizeof(T);
+  constexpr int L = std::min(kVecBytes, 32) / sizeof(T);  // see setup_points
   using V = typename Vec<T, L>::type;
   int k = 0;
   // lanes stay all-ones while every value seen is in range; reduced once at the end
@@ -451,8 +555,11 @@ DCNV3_INLINE void setup_run(const Params& p, PointTable<T>& t, const PixelRows<c
                             int64_t pix0, int npix, int g0, int ng) {
   const int P = p.num_points;
   if (!in.logits && ng == p.group) {  // the run's offsets and masks are contiguous
+    // the setup may read kMaxLanes entries past the run where later pixels' rows follow
+    const int64_t pixels_after = p.batch * p.height_out * p.width_out - (pix0 + npix);
     setup_points<T, kVecBytes, kBackward>(p, t, pix0, npix, ng, in.offsets_at(pix0, 0, P),
-                                          in.masks_at(pix0, 0, P));
+                                          in.masks_at(pix0, 0, P),
+                                          pixels_after * ng * P >= kMaxLanes);
     return;
   }
   const int e = ng * P;
@@ -462,7 +569,7 @@ DCNV3_INLINE void setup_run(const Params& p, PointTable<T>& t, const PixelRows<c
     std::copy_n(in.masks_at(pix0 + l, g0, P), e, t.msk.data() + l * e);
   }
   if (in.logits) softmax_rows<T, kVecBytes>(t.msk.data(), npix * ng, P);
-  setup_points<T, kVecBytes, kBackward>(p, t, pix0, npix, ng, nullptr, t.msk.data());
+  setup_points<T, kVecBytes, kBackward>(p, t, pix0, npix, ng, nullptr, t.msk.data(), true);
 }
 
 // mask == nullptr: `offset` holds the offsets and mask logits (see PixelRows).
@@ -1040,12 +1147,12 @@ void backward_impl(const T* grad_out, const T* input, const T* offset, const T* 
   for (const auto& copy : copies) grad_input.add_(copy);  // fixed order: deterministic
 }
 
-// The point tables hold one group's points at least (kTableEntries), and their corner offsets
+// The point tables hold one group's points at least (kTableCapacity), and their corner offsets
 // within one image are int32 (half the table size of int64).
 void check_cpu_limits(const Params& p) {
-  TORCH_CHECK(p.num_points <= kTableEntries, "dcnv3: ", p.num_points,
+  TORCH_CHECK(p.num_points <= kTableCapacity, "dcnv3: ", p.num_points,
               " sampling points per group (kernel ", p.kernel_h, "x", p.kernel_w,
-              "); the CPU kernels support up to ", kTableEntries);
+              "); the CPU kernels support up to ", kTableCapacity);
   const int64_t image_elements = static_cast<int64_t>(p.height_in) * p.width_in * p.channels();
   TORCH_CHECK(image_elements < (int64_t{1} << 31), "dcnv3: one input image has ", image_elements,
               " elements; the CPU kernels support up to 2^31 - 1 per image");
