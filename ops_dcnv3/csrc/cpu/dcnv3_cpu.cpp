@@ -254,54 +254,94 @@ DCNV3_INLINE typename Vec<T, L>::type floor_lanes(const typename Vec<T, L>::type
   return r;
 }
 
+// The halves of the L lanes of v (L even).
+template <int kHalf, typename V, size_t... I>
+DCNV3_INLINE auto half_lanes(const V& v, std::index_sequence<I...>) {
+  return __builtin_shufflevector(v, v, (I + kHalf * sizeof...(I))...);
+}
+template <typename V, size_t... I>
+DCNV3_INLINE auto concat_lanes(const V& a, const V& b, std::index_sequence<I...>) {
+  return __builtin_shufflevector(a, b, I...);
+}
+
+// Lanes where -1 < h < height and -1 < w < width (0 where h or w is NaN): a point's support,
+// as Bilinear's `inside`. Vectors wider than 32 bytes are compared by halves: GCC parses these
+// templates for baseline x86-64, and a compare of 64-byte vectors parsed there is done lane by
+// lane in the AVX-512 version (~10x the time).
+template <typename T, int L>
+DCNV3_INLINE typename Vec<std::conditional_t<sizeof(T) == 4, int32_t, int64_t>, L>::type
+support_lanes(const typename Vec<T, L>::type& h, const typename Vec<T, L>::type& w, T height,
+              T width) {
+  if constexpr (L * sizeof(T) > 32) {
+    constexpr auto lanes = std::make_index_sequence<L / 2>();
+    return concat_lanes(support_lanes<T, L / 2>(half_lanes<0>(h, lanes), half_lanes<0>(w, lanes),
+                                                height, width),
+                        support_lanes<T, L / 2>(half_lanes<1>(h, lanes), half_lanes<1>(w, lanes),
+                                                height, width),
+                        std::make_index_sequence<L>());
+  } else {
+    return (h > T(-1)) & (w > T(-1)) & (h < height) & (w < width);
+  }
+}
+
 // The setup's arithmetic for L entries at once (GCC vector extension: the compiler's own
 // vectorisation of the scalar loop spilled to the stack and took ~1.5x the instructions):
-// Bilinear's rule with validity as lane masks. Locations (h, w) and masks m in; out, the
-// entries' corner offsets and weights (corner c at [c * kTableEntries]), flag and (backward)
-// fractional parts and mask.
+// Bilinear's rule with validity as lane masks, the support tested by float compares and the
+// rest from the sign bits of integers (64-byte vectors have no compares here: see
+// support_lanes). Locations (h, w) and masks m in; out, the entries' corner offsets and weights
+// (corner c at [c * kTableEntries]), flag and (backward) fractional parts and mask.
 template <typename T, int L, int kVecBytes, bool kBackward>
 struct SetupLanes {
   using V = typename Vec<T, L>::type;
   using M = typename Vec<std::conditional_t<sizeof(T) == 4, int32_t, int64_t>, L>::type;
   using I = typename Vec<int32_t, L>::type;
-  V height, width, last_row, last_col;  // H, W, H - 1, W - 1
+  T height, width;
   I row_elems, pixel_elems, max_y, max_x;  // W * C, C, H - 1, W - 1
 
   DCNV3_INLINE explicit SetupLanes(const Params& p)
-      : height(V{} + T(p.height_in)), width(V{} + T(p.width_in)),
-        last_row(V{} + T(p.height_in - 1)), last_col(V{} + T(p.width_in - 1)),
+      : height(T(p.height_in)), width(T(p.width_in)),
         row_elems(I{} + p.width_in * p.channels()), pixel_elems(I{} + p.channels()),
         max_y(I{} + (p.height_in - 1)), max_x(I{} + (p.width_in - 1)) {}
+
+  // an int32 lane mask as a mask of T's lanes
+  static DCNV3_INLINE M widen(const I& x) {
+    if constexpr (sizeof(T) == 4) {
+      return x;
+    } else {
+      return __builtin_convertvector(x, M);
+    }
+  }
 
   DCNV3_INLINE void run(V h, V w, const V& m, int32_t* __restrict corner, T* __restrict weight,
                         T* __restrict flag, T* __restrict ly, T* __restrict lx,
                         T* __restrict mk) const {
     const V one = V{} + T(1);
-    const M in = (h > -one) & (w > -one) & (h < height) & (w < width);
+    const M in = support_lanes<T, L>(h, w, height, width);
     // Outside points are moved to (0, 0) so every later computation stays finite and in range.
     h = select_lanes(in, h);
     w = select_lanes(in, w);
     const V fy = floor_lanes<T, L, kVecBytes>(h), fx = floor_lanes<T, L, kVecBytes>(w);
     const V fly = h - fy, flx = w - fx;
-    // validity of the rows y0, y0 + 1 (and of the point) and of the columns x0, x0 + 1
-    const M vy0 = (fy >= V{}) & in, vy1 = (fy < last_row) & in;
-    const M vx0 = fx >= V{}, vx1 = fx < last_col;
+    // y0 in [-1, H - 1], x0 in [-1, W - 1]: the validity of the rows y0, y0 + 1 and of the
+    // columns x0, x0 + 1 is a sign bit, and the clamped corner max(y0, 0) is y0 & valid(y0).
+    const I y0 = __builtin_convertvector(fy, I), x0 = __builtin_convertvector(fx, I);
+    const I iy0 = ~(y0 >> 31), iy1 = (y0 - max_y) >> 31;
+    const I ix0 = ~(x0 >> 31), ix1 = (x0 - max_x) >> 31;
+    const I r0 = (y0 & iy0) * row_elems, c0 = (x0 & ix0) * pixel_elems;
+    // the second row (column) is the first's neighbour unless one of the two is clamped
+    const I r1 = r0 + (row_elems & iy0 & iy1), c1 = c0 + (pixel_elems & ix0 & ix1);
+    store(corner, r0 + c0);
+    store(corner + kTableEntries, r0 + c1);
+    store(corner + 2 * kTableEntries, r1 + c0);
+    store(corner + 3 * kTableEntries, r1 + c1);
+    // validity of the rows (and of the point) and of the columns, as lane masks of T
+    const M vy0 = widen(iy0) & in, vy1 = widen(iy1) & in, vx0 = widen(ix0), vx1 = widen(ix1);
     const V top = select_lanes(vy0, one - fly) * m, bottom = select_lanes(vy1, fly) * m;
     const V left = select_lanes(vx0, one - flx), right = select_lanes(vx1, flx);
     store(weight, top * left);
     store(weight + kTableEntries, top * right);
     store(weight + 2 * kTableEntries, bottom * left);
     store(weight + 3 * kTableEntries, bottom * right);
-    const I y0 = __builtin_convertvector(fy, I), x0 = __builtin_convertvector(fx, I);
-    const I zero{};
-    const I r0 = (y0 < zero ? zero : y0) * row_elems;
-    const I r1 = (y0 + 1 > max_y ? max_y : y0 + 1) * row_elems;
-    const I c0 = (x0 < zero ? zero : x0) * pixel_elems;
-    const I c1 = (x0 + 1 > max_x ? max_x : x0 + 1) * pixel_elems;
-    store(corner, r0 + c0);
-    store(corner + kTableEntries, r0 + c1);
-    store(corner + 2 * kTableEntries, r1 + c0);
-    store(corner + 3 * kTableEntries, r1 + c1);
     if constexpr (kBackward) {
       const M bits = (vy0 & vx0 & 1) | (vy0 & vx1 & 2) | (vy1 & vx0 & 4) | (vy1 & vx1 & 8);
       store(flag, __builtin_convertvector((bits + 1) & in, V));
@@ -325,9 +365,7 @@ template <typename T, int kVecBytes, bool kBackward>
 DCNV3_INLINE void setup_points(const Params& p, PointTable<T>& t, int64_t pix0, int npix, int ng,
                                const T* __restrict offset, const T* __restrict mask,
                                bool overread) {
-  // At most 32-byte vectors: GCC parses these templates for baseline x86-64, and a compare of
-  // 64-byte vectors parsed there is done lane by lane in the AVX-512 version (~10x the time).
-  constexpr int L = std::min(kVecBytes, 32) / sizeof(T);
+  constexpr int L = kVecBytes / sizeof(T);
   using V = typename Vec<T, L>::type;
   using I = typename Vec<int32_t, L>::type;
   const SetupLanes<T, L, kVecBytes, kBackward> lanes(p);
