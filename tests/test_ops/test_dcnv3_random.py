@@ -87,6 +87,23 @@ def test_more_groups_than_a_point_table_holds(strategy, group_channels):
         torch.testing.assert_close(a, leaf.grad, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_grad_input_is_not_at_the_inputs_page_offset(dtype):
+    # The CPU backward allocates grad_input 1088 bytes (mod 4 KB) past the input, so that its
+    # loads of input rows do not falsely wait on its stores to grad_input (4K aliasing); the
+    # result is an ordinary contiguous tensor.
+    args = Args()
+    x, off, mask = make_inputs(args, batch=2, height=9, width=7, dtype=dtype)
+    grad_out = torch.randn(2, 9, 7, x.shape[-1], dtype=dtype)
+    for strategy in (1, 2, 3):
+        gx = dcnv3_backward(grad_out, x, off, mask, *args.tuple(), strategy=strategy)[0]
+        assert gx.shape == x.shape and gx.dtype == dtype and gx.is_contiguous()
+        assert (gx.data_ptr() - x.data_ptr()) % 4096 == 1088
+    leaves = [t.clone().requires_grad_() for t in (x, off, mask)]
+    (dcnv3_pytorch(*leaves, *args.tuple()) * grad_out).sum().backward()
+    torch.testing.assert_close(gx, leaves[0].grad, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize('group_channels', [8, 3])
 def test_a_kernel_that_fills_a_point_table(group_channels):
     # 32x32 = 1024 points a group, all a CPU point table holds: the setup's vectors end at its
