@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 // The entry points are compiled for AVX-512 (x86-64-v4), AVX2 (x86-64-v3) and baseline x86-64,
 // each with its own vector width, and picked at run time. DCNV3_NO_CLONES compiles one version
@@ -54,6 +55,10 @@ template <typename T, int GC>
 struct Vec {
   typedef T type __attribute__((vector_size(GC * sizeof(T))));
 };
+// The integer vector of T's lane width: what a compare of two Vec<T, L> gives (a lane mask) and
+// what a shuffle of them takes as indices.
+template <typename T, int L>
+using LaneMask = typename Vec<std::conditional_t<sizeof(T) == 4, int32_t, int64_t>, L>::type;
 template <typename V, typename T>
 DCNV3_INLINE V load(const T* ptr) {
   V v;

@@ -43,7 +43,17 @@ constexpr int kMaxLanes = 16;
 // the last entry, which must not reach the next corner's array.
 constexpr int kTableCapacity = kTableEntries - kMaxLanes;
 
-// The four sums {sum(a), sum(b), sum(c), sum(d)} of W-wide vectors (W a multiple of 8),
+// The halves of the L lanes of v (L even), and a and b as one vector of twice their lanes.
+template <int kHalf, typename V, size_t... I>
+DCNV3_INLINE auto half_lanes(const V& v, std::index_sequence<I...>) {
+  return __builtin_shufflevector(v, v, (I + kHalf * sizeof...(I))...);
+}
+template <typename V, size_t... I>
+DCNV3_INLINE auto concat_lanes(const V& a, const V& b, std::index_sequence<I...>) {
+  return __builtin_shufflevector(a, b, I...);
+}
+
+// The four sums {sum(a), sum(b), sum(c), sum(d)} of W-wide vectors (W a multiple of 4),
 // stored to out[0..3]: one transposing shuffle-add tree within each block of four lanes (in-lane
 // shuffles: AVX2's and AVX-512's lane-crossing permutes cost 3 cycles) leaves, per block, the
 // block's four partial sums of a, b, c and d; the blocks are then folded by halves, ending in
@@ -76,14 +86,9 @@ struct Sum4 {
     if constexpr (N == 4) {
       return x;
     } else {
-      return fold<N / 2>(half<N, 0>(x, std::make_index_sequence<N / 2>()) +
-                         half<N, 1>(x, std::make_index_sequence<N / 2>()));
+      constexpr auto lanes = std::make_index_sequence<N / 2>();
+      return fold<N / 2>(half_lanes<0>(x, lanes) + half_lanes<1>(x, lanes));
     }
-  }
-  template <int N, int kHalf, size_t... I>
-  static DCNV3_INLINE typename Vec<T, N / 2>::type half(const typename Vec<T, N>::type& x,
-                                                       std::index_sequence<I...>) {
-    return __builtin_shufflevector(x, x, (I + kHalf * N / 2)...);
   }
   static DCNV3_INLINE void run(const V& a, const V& b, const V& c, const V& d, T out[4]) {
     constexpr auto lanes = std::make_index_sequence<W>();
@@ -91,19 +96,6 @@ struct Sum4 {
   }
 };
 
-// 4 lanes (float on baseline x86-64, double on AVX2): the same tree without the final fold.
-template <typename T>
-struct Sum4<T, 4> {
-  using V = typename Vec<T, 4>::type;
-  static DCNV3_INLINE void run(const V& a, const V& b, const V& c, const V& d, T out[4]) {
-    const V ab = __builtin_shufflevector(a, b, 0, 4, 1, 5) +
-                 __builtin_shufflevector(a, b, 2, 6, 3, 7);
-    const V cd = __builtin_shufflevector(c, d, 0, 4, 1, 5) +
-                 __builtin_shufflevector(c, d, 2, 6, 3, 7);
-    store(out, __builtin_shufflevector(ab, cd, 0, 1, 4, 5) +
-                   __builtin_shufflevector(ab, cd, 2, 3, 6, 7));
-  }
-};
 // 2 lanes (double on baseline x86-64): two 2-wide sums.
 template <typename T>
 struct Sum4<T, 2> {
@@ -120,7 +112,7 @@ struct Sum4<T, 2> {
 template <typename T, int L, int kParity>
 DCNV3_INLINE typename Vec<T, L>::type deinterleave_lanes(const typename Vec<T, L>::type& a,
                                                          const typename Vec<T, L>::type& b) {
-  using I = typename Vec<std::conditional_t<sizeof(T) == 4, int32_t, int64_t>, L>::type;
+  using I = LaneMask<T, L>;
   I index;
   for (int i = 0; i < L; ++i) index[i] = 2 * i + kParity;
   return __builtin_shuffle(a, b, index);
@@ -150,7 +142,7 @@ DCNV3_INLINE void interleave(const T* __restrict x, const T* __restrict y, T* __
                              int n) {
   constexpr int L = kVecBytes / sizeof(T);
   using V = typename Vec<T, L>::type;
-  using I = typename Vec<std::conditional_t<sizeof(T) == 4, int32_t, int64_t>, L>::type;
+  using I = LaneMask<T, L>;
   I lo, hi;
   for (int i = 0; i < L; ++i) {
     lo[i] = (i % 2 ? L : 0) + i / 2;
@@ -258,21 +250,11 @@ DCNV3_INLINE typename Vec<T, L>::type floor_lanes(const typename Vec<T, L>::type
   if constexpr (kVecBytes >= 32) {
     for (int i = 0; i < L; ++i) r[i] = floor_(x[i]);
   } else {
-    using I = typename Vec<std::conditional_t<sizeof(T) == 4, int32_t, int64_t>, L>::type;
+    using I = LaneMask<T, L>;
     const V t = __builtin_convertvector(__builtin_convertvector(x, I), V);
     r = t - select_lanes(t > x, V{} + T(1));
   }
   return r;
-}
-
-// The halves of the L lanes of v (L even).
-template <int kHalf, typename V, size_t... I>
-DCNV3_INLINE auto half_lanes(const V& v, std::index_sequence<I...>) {
-  return __builtin_shufflevector(v, v, (I + kHalf * sizeof...(I))...);
-}
-template <typename V, size_t... I>
-DCNV3_INLINE auto concat_lanes(const V& a, const V& b, std::index_sequence<I...>) {
-  return __builtin_shufflevector(a, b, I...);
 }
 
 // Lanes where -1 < h < height and -1 < w < width (0 where h or w is NaN): a point's support,
@@ -280,9 +262,8 @@ DCNV3_INLINE auto concat_lanes(const V& a, const V& b, std::index_sequence<I...>
 // templates for baseline x86-64, and a compare of 64-byte vectors parsed there is done lane by
 // lane in the AVX-512 version (~10x the time).
 template <typename T, int L>
-DCNV3_INLINE typename Vec<std::conditional_t<sizeof(T) == 4, int32_t, int64_t>, L>::type
-support_lanes(const typename Vec<T, L>::type& h, const typename Vec<T, L>::type& w, T height,
-              T width) {
+DCNV3_INLINE LaneMask<T, L> support_lanes(const typename Vec<T, L>::type& h,
+                                          const typename Vec<T, L>::type& w, T height, T width) {
   if constexpr (L * sizeof(T) > 32) {
     constexpr auto lanes = std::make_index_sequence<L / 2>();
     return concat_lanes(support_lanes<T, L / 2>(half_lanes<0>(h, lanes), half_lanes<0>(w, lanes),
@@ -304,7 +285,7 @@ support_lanes(const typename Vec<T, L>::type& h, const typename Vec<T, L>::type&
 template <typename T, int L, int kVecBytes, bool kBackward>
 struct SetupLanes {
   using V = typename Vec<T, L>::type;
-  using M = typename Vec<std::conditional_t<sizeof(T) == 4, int32_t, int64_t>, L>::type;
+  using M = LaneMask<T, L>;
   using I = typename Vec<int32_t, L>::type;
   T height, width;
   I row_elems, pixel_elems, max_y, max_x;  // W * C, C, H - 1, W - 1
@@ -413,16 +394,13 @@ DCNV3_INLINE void setup_points(const Params& p, PointTable<T>& t, int64_t pix0, 
     };
     const int k1 = (l + len) * e;
     int k = l * e;
-    for (; k + L <= k1; k += L) entries(k, offset != nullptr ? offset + 2 * k : nullptr, mask + k);
-    if (k < k1) {
-      if (overread) {
-        entries(k, offset != nullptr ? offset + 2 * k : nullptr, mask + k);
-      } else {
-        T offs[2 * L] = {}, m[L] = {};
-        std::copy_n(offset + 2 * k, 2 * (k1 - k), offs);
-        std::copy_n(mask + k, k1 - k, m);
-        entries(k, offs, m);
-      }
+    for (; k < k1 && (overread || k + L <= k1); k += L)
+      entries(k, offset != nullptr ? offset + 2 * k : nullptr, mask + k);
+    if (k < k1) {  // the last entries of the tensor (offset != nullptr here)
+      T offs[2 * L] = {}, m[L] = {};
+      std::copy_n(offset + 2 * k, 2 * (k1 - k), offs);
+      std::copy_n(mask + k, k1 - k, m);
+      entries(k, offs, m);
     }
     l += len;
   }
@@ -472,7 +450,7 @@ DCNV3_INLINE void gather_group(const T* __restrict image_g, const PointTable<T>&
 }
 
 // exp of the L floats of x at once (GCC vector extension; L * 4 bytes at most the instruction
-// set's width, and at most 32: see setup_points), for x <= 80: x = n ln2 + r with
+// set's width, and at most 32: see support_lanes), for x <= 80: x = n ln2 + r with
 // n = trunc(x / ln2), |r| < ln2, exp(r) from its degree-9 Taylor polynomial (truncation error
 // < 1e-8 relative), 2^n from the exponent bits. Below -87 (where float32's normal range ends)
 // it returns 0, an absolute error < 2e-38.
@@ -498,7 +476,7 @@ DCNV3_INLINE typename Vec<float, L>::type exp_bounded(typename Vec<float, L>::ty
 // x = exp(x) in place for `count` floats, all <= 80.
 template <int kVecBytes>
 DCNV3_INLINE void exp_inplace(float* x, int count) {
-  constexpr int L = std::min(kVecBytes, 32) / sizeof(float);  // see setup_points
+  constexpr int L = std::min(kVecBytes, 32) / sizeof(float);  // see support_lanes
   using Floats = typename Vec<float, L>::type;
   int k = 0;
   for (; k + L <= count; k += L) store(x + k, exp_bounded<L>(load<Floats>(x + k)));
@@ -517,7 +495,7 @@ DCNV3_INLINE void exp_inplace(double* x, int count) {
 // Whether every one of `count` values lies in [lo, hi] (false for NaN).
 template <typename T, int kVecBytes>
 DCNV3_INLINE bool all_within(const T* x, int count, T lo, T hi) {
-  constexpr int L = std::min(kVecBytes, 32) / sizeof(T);  // see setup_points
+  constexpr int L = std::min(kVecBytes, 32) / sizeof(T);  // see support_lanes
   using V = typename Vec<T, L>::type;
   int k = 0;
   // lanes stay all-ones while every value seen is in range; reduced once at the end
@@ -845,7 +823,7 @@ DCNV3_INLINE void point_gradients(PointTable<T>& t, int count, T s) {
   int k = 0;
   if constexpr (L >= 4 && L % 4 == 0) {
     using V = typename Vec<T, L>::type;
-    using I = typename Vec<std::conditional_t<sizeof(T) == 4, int32_t, int64_t>, L>::type;
+    using I = LaneMask<T, L>;
     // per 4-lane segment b: unpack low/high pairs, then move low/high halves
     I lo, hi, ml, mh;
     for (int i = 0; i < L; ++i) {
