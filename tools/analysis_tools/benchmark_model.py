@@ -181,10 +181,11 @@ PARTS = ('projections (DCNv3 input/output/offset/mask)',
 def profile_parts(config: str, shape: int, batch: int, iters: int, plain: bool = False) -> dict:
     """Share of InternImage's eager inference time per block part (forward hooks, CPU).
 
-    ``plain``: with the plain PyTorch ops our faster paths replace (separate offset and mask
-    GEMMs, ``F.softmax`` for the mask softmax, separate linear, activation and skip additions,
-    ATen's GELU out of place, the offset branch's conv, LayerNorm and GELU as three modules,
-    the MLP layer by layer instead of in row tiles), for a before/after table.
+    ``plain``: with the plain PyTorch ops our faster paths replace (MKL's GEMMs on the plain
+    weights, no oneDNN kernels or packed weights, separate offset and mask GEMMs,
+    ``F.softmax`` for the mask softmax, separate linear, activation and skip additions, ATen's
+    GELU out of place, the offset branch's conv, LayerNorm and GELU as three modules, the MLP
+    layer by layer instead of in row tiles), for a before/after table.
     """
     import torch
     import torch.nn.functional as F

@@ -25,8 +25,9 @@ from ...analysis.machine import cpu_has_native_bf16
 from ..layers.activation import act_, may_overwrite
 from ..layers.dcnv3 import CORE_OPS, DCNv3
 from ..layers.drop_path import DropPath, residual_add
-from ..layers.fused_linear import linear_act, linear_add
+from ..layers.fused_linear import linear_act, linear_add, uses_packed
 from ..layers.norm import build_act_layer, build_layout_norm
+from ..layers.packed_weights import PackedWeights
 from ..layers.tiled_mlp import tiled_mlp, tiled_mlp_applies
 from .checkpoint import load_backbone_checkpoint
 
@@ -131,19 +132,23 @@ class MLPLayer(nn.Module):
         self.act = build_act_layer(act_layer)
         self.fc2 = nn.Linear(hidden_channels, channels)
         self.drop = nn.Dropout(drop)
+        self.packed_weights = PackedWeights()  # CPU inference; no state-dict entries
 
     def forward(self, x: Tensor, residual: Tensor | None = None) -> Tensor:
         """``drop(fc2(drop(act(fc1(x)))))``, plus ``residual`` when given (the block's skip
         connection: on CPU it is added inside fc2's kernel)."""
-        if (not self.training or self.drop.p == 0) and tiled_mlp_applies(x, self.fc1, self.fc2,
-                                                                         residual):
+        packed = self.packed_weights
+        # Packed weights (eval mode) beat the row tiles: their kernels fuse every epilogue.
+        if (not self.training or self.drop.p == 0) \
+                and not uses_packed(packed, x, self.fc1, self.fc2) \
+                and tiled_mlp_applies(x, self.fc1, self.fc2, residual):
             return tiled_mlp(x, self.fc1, self.act, self.fc2, residual)
-        x = self.drop(linear_act(x, self.fc1, self.act))
+        x = self.drop(linear_act(x, self.fc1, self.act, packed))
         if residual is None:
-            return self.drop(linear_act(x, self.fc2))
+            return self.drop(linear_act(x, self.fc2, packed=packed))
         if self.training and self.drop.p > 0:
             return residual + self.drop(self.fc2(x))
-        return linear_add(x, self.fc2, residual)
+        return linear_add(x, self.fc2, residual, packed)
 
 
 class InternImageLayer(nn.Module):

@@ -13,6 +13,7 @@ import ops_dcnv3
 from .activation import act_, may_overwrite
 from .fused_linear import linear_act, linear_add, linear_cat
 from .norm import ToChannelsLast, build_act_layer, build_layout_norm
+from .packed_weights import PackedWeights
 from .point_softmax import point_softmax
 
 #: ``core_op`` name -> sampling core (both take the same arguments; see :mod:`ops_dcnv3`).
@@ -111,6 +112,7 @@ class DCNv3(nn.Module):
         if center_feature_scale:
             self.center_feature_scale_proj_weight = nn.Parameter(torch.zeros(group, channels))
             self.center_feature_scale_proj_bias = nn.Parameter(torch.zeros(group))
+        self.packed_weights = PackedWeights()  # CPU inference; no state-dict entries
         self.reset_parameters()
 
     def set_core_op(self, core_op: str) -> None:
@@ -134,7 +136,7 @@ class DCNv3(nn.Module):
         """``x``: [N, H, W, C] -> [N, H, W, C], plus ``residual`` when given (a skip
         connection: on CPU it is added inside output_proj's kernel)."""
         n, h, w, _ = x.shape
-        x_proj = linear_act(x, self.input_proj)
+        x_proj = linear_act(x, self.input_proj, packed=self.packed_weights)
         # Offsets, masks and the centre gate come from the depthwise features of the *input*
         # (not of the projection), as in the official module.
         feat = self._offset_features(x)
@@ -143,8 +145,8 @@ class DCNv3(nn.Module):
                 self.remove_center)
         if self.core_op == 'DCNv3' and ops_dcnv3.softmax_kernel_applies(x_proj, feat):
             # CPU: one GEMM for offsets and mask logits, the softmax inside the kernels.
-            out = ops_dcnv3.dcnv3_from_logits(x_proj, linear_cat(feat, self.offset, self.mask),
-                                              *args)
+            logits = linear_cat(feat, self.offset, self.mask, packed=self.packed_weights)
+            out = ops_dcnv3.dcnv3_from_logits(x_proj, logits, *args)
         else:
             offset = linear_act(feat, self.offset)
             mask = linear_act(feat, self.mask).reshape(n, h, w, self.group, -1)
@@ -157,8 +159,8 @@ class DCNv3(nn.Module):
             scale = scale.repeat_interleave(self.group_channels, dim=-1)  # [N, H, W, C]
             out = out * (1 - scale) + x_proj * scale
         if residual is None:
-            return linear_act(out, self.output_proj)
-        return linear_add(out, self.output_proj, residual)
+            return linear_act(out, self.output_proj, packed=self.packed_weights)
+        return linear_add(out, self.output_proj, residual, self.packed_weights)
 
     def _offset_features(self, x: Tensor) -> Tensor:
         """``dw_conv`` of channels-last ``x``: depthwise conv, norm, activation; in CPU

@@ -12,9 +12,12 @@ while the output tile is in registers: ~2.7x faster for fc1+GELU at InternImage-
 The fused path is taken only where it is exact and pays: CPU float32 outside autocast, eager
 mode (exporters and compilers see the plain ops and fuse by themselves), an activation oneDNN
 has, and a memory-bound GEMM (see :data:`MIN_FUSED_NUMEL`; elsewhere the plain ops are as
-fast). Under autograd only the bias and the skip are fused (an activation's backward needs its
-input, which the fused kernel never writes), in :class:`_FusedLinearFunction`, whose backward is
-``addmm``'s own (two GEMMs and the bias sum). Everything else takes the plain ops.
+fast). With an eval-mode owner's packed weights (``layers/packed_weights.py``) the kernel is
+used at every size: there it is as fast as MKL or faster at each InternImage shape, and every
+linear of a block gets its epilogue fused. Under autograd only the bias and the skip are fused
+(an activation's backward needs its input, which the fused kernel never writes), in
+:class:`_FusedLinearFunction`, whose backward is ``addmm``'s own (two GEMMs and the bias sum).
+Everything else takes the plain ops.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .activation import act_, may_overwrite, records_grad, tracing
+from .packed_weights import PackedWeights, weight_packing_enabled
 
 #: The fused kernels are used for tall GEMMs (at least MIN_FUSED_ROWS rows) whose output has at
 #: least MIN_FUSED_NUMEL elements (4 MiB of float32, no longer cache-resident): there the extra
@@ -52,11 +56,15 @@ def _epilogue(act: nn.Module | None) -> tuple[str, list, str] | None:
         return 'gelu', [], act.approximate  # 'none' (erf) or 'tanh', as nn.GELU
     if type(act) is nn.ReLU:
         return 'relu', [], ''
+    if type(act) is nn.SiLU:
+        return 'swish', [], ''
     return None
 
 
-def _eligible(x: Tensor, weight: Tensor, bias: Tensor | None,
-              other: Tensor | None = None) -> bool:
+def _kernel_takes(x: Tensor, weight: Tensor, bias: Tensor | None,
+                  other: Tensor | None = None) -> bool:
+    """Whether oneDNN's kernel may run on these: it works and no tracer is watching, outside
+    autocast, plain CPU float32 tensors."""
     if not _enabled or tracing():
         return False
     if torch.is_autocast_enabled('cpu'):  # autocast picks the linear's dtype itself
@@ -66,11 +74,54 @@ def _eligible(x: Tensor, weight: Tensor, bias: Tensor | None,
     if any(type(t) not in (torch.Tensor, nn.Parameter) or t.device.type != 'cpu'
            or t.dtype != torch.float32 for t in tensors):
         return False
-    if bias is not None and (type(bias) not in (torch.Tensor, nn.Parameter)
-                             or bias.dtype != torch.float32):
+    return bias is None or (type(bias) in (torch.Tensor, nn.Parameter)
+                            and bias.dtype == torch.float32)
+
+
+def _eligible(x: Tensor, weight: Tensor, bias: Tensor | None,
+              other: Tensor | None = None) -> bool:
+    """Whether the fused kernel pays on the plain weight (see :data:`MIN_FUSED_NUMEL`)."""
+    if not _kernel_takes(x, weight, bias, other):
         return False
     rows = x.numel() // max(x.shape[-1], 1)
     return rows >= MIN_FUSED_ROWS and rows * weight.shape[0] >= MIN_FUSED_NUMEL
+
+
+def uses_packed(cache: PackedWeights | None, x: Tensor, *linears: nn.Linear,
+                other: Tensor | None = None) -> bool:
+    """Whether ``linears`` on ``x`` run on ``cache``'s packed weights: an eval-mode owner with
+    packing on, no autograd graph, inputs the kernel takes (any size: on packed weights it is
+    as fast as MKL's GEMM or faster at every InternImage shape)."""
+    if cache is None or cache.training or not weight_packing_enabled():
+        return False
+    params = [t for lin in linears for t in (lin.weight, lin.bias)]
+    return not records_grad(x, other, *params) \
+        and all(_kernel_takes(x, lin.weight, lin.bias, other) for lin in linears)
+
+
+def _packed(cache: PackedWeights | None, x: Tensor, linears: tuple[nn.Linear, ...],
+            other: Tensor | None = None) -> tuple[Tensor, Tensor | None] | None:
+    """The packed weight and bias of ``linears`` where :func:`uses_packed`, else None."""
+    if not uses_packed(cache, x, *linears, other=other):
+        return None
+    try:
+        return cache.get(*linears)
+    except RuntimeError as err:
+        _fallback(err)
+        return None
+
+
+def _fused(x: Tensor, weight: Tensor, bias: Tensor | None,
+           epilogue: tuple[str, list, str] = ('none', [], ''),
+           residual: Tensor | None = None) -> Tensor | None:
+    """oneDNN's ``act(x W^T + b)`` or ``residual + x W^T + b``; None if the kernel failed."""
+    try:
+        if residual is None:
+            return _ops(x, weight, bias, *epilogue)
+        return _ops.binary(x, residual, weight, bias, 'add')
+    except RuntimeError as err:
+        _fallback(err)
+        return None
 
 
 class _FusedLinearFunction(torch.autograd.Function):
@@ -82,12 +133,9 @@ class _FusedLinearFunction(torch.autograd.Function):
                 residual: Tensor | None) -> Tensor:
         ctx.save_for_backward(x, weight)
         ctx.has_bias = bias is not None
-        try:
-            if residual is None:
-                return _ops(x, weight, bias, 'none', [], '')
-            return _ops.binary(x, residual, weight, bias, 'add')
-        except RuntimeError as err:
-            _fallback(err)
+        y = _fused(x, weight, bias, residual=residual)
+        if y is not None:
+            return y
         y = torch.nn.functional.linear(x, weight, bias)
         return y if residual is None else residual + y
 
@@ -115,17 +163,23 @@ def _fallback(err: Exception) -> None:
                   'linear and activation from now on.', RuntimeWarning, stacklevel=3)
 
 
-def linear_act(x: Tensor, linear: nn.Linear, act: nn.Module | None = None) -> Tensor:
-    """``act(linear(x))``, fused on CPU where that is exact and faster."""
+def linear_act(x: Tensor, linear: nn.Linear, act: nn.Module | None = None,
+               packed: PackedWeights | None = None) -> Tensor:
+    """``act(linear(x))``, fused on CPU where that is exact and faster; ``packed``: the
+    owner's packed weights (used in eval mode, see ``layers/packed_weights.py``)."""
     epilogue = _epilogue(act)
+    if epilogue is not None:
+        weights = _packed(packed, x, (linear, ))
+        y = None if weights is None else _fused(x, *weights, epilogue)
+        if y is not None:
+            return y
     if epilogue is not None and _eligible(x, linear.weight, linear.bias):
         if records_grad(x, linear.weight, linear.bias):
             y = _FusedLinearFunction.apply(x, linear.weight, linear.bias, None)
             return y if act is None else act(y)
-        try:
-            return _ops(x, linear.weight, linear.bias, *epilogue)
-        except RuntimeError as err:
-            _fallback(err)
+        y = _fused(x, linear.weight, linear.bias, epilogue)
+        if y is not None:
+            return y
     if act is not None and may_overwrite(x, linear.weight, linear.bias):
         # the bias and the activation in one pass over the GEMM's output (layers/activation.py)
         return act_(act, F.linear(x, linear.weight), linear.bias)
@@ -133,30 +187,37 @@ def linear_act(x: Tensor, linear: nn.Linear, act: nn.Module | None = None) -> Te
     return y if act is None else act(y)
 
 
-def linear_cat(x: Tensor, *linears: nn.Linear) -> Tensor:
+def linear_cat(x: Tensor, *linears: nn.Linear, packed: PackedWeights | None = None) -> Tensor:
     """``cat([l(x) for l in linears], -1)`` as one GEMM on the stacked weights (every output
     column is the same dot product), fused as :func:`linear_act` where that pays."""
+    weights = _packed(packed, x, linears)
+    y = None if weights is None else _fused(x, *weights)
+    if y is not None:
+        return y
     weight = torch.cat([lin.weight for lin in linears])
     bias = torch.cat([lin.bias if lin.bias is not None else lin.weight.new_zeros(lin.out_features)
                       for lin in linears])
     if _eligible(x, weight, bias):
         if records_grad(x, weight, bias):
             return _FusedLinearFunction.apply(x, weight, bias, None)
-        try:
-            return _ops(x, weight, bias, 'none', [], '')
-        except RuntimeError as err:
-            _fallback(err)
+        y = _fused(x, weight, bias)
+        if y is not None:
+            return y
     return torch.nn.functional.linear(x, weight, bias)
 
 
-def linear_add(x: Tensor, linear: nn.Linear, residual: Tensor) -> Tensor:
+def linear_add(x: Tensor, linear: nn.Linear, residual: Tensor,
+               packed: PackedWeights | None = None) -> Tensor:
     """``residual + linear(x)``, fused on CPU where that is exact and faster."""
-    if _eligible(x, linear.weight, linear.bias, residual) \
-            and residual.shape == (*x.shape[:-1], linear.out_features):
-        if records_grad(x, linear.weight, linear.bias, residual):
-            return _FusedLinearFunction.apply(x, linear.weight, linear.bias, residual)
-        try:
-            return _ops.binary(x, residual, linear.weight, linear.bias, 'add')
-        except RuntimeError as err:
-            _fallback(err)
+    if residual.shape == (*x.shape[:-1], linear.out_features):
+        weights = _packed(packed, x, (linear, ), residual)
+        y = None if weights is None else _fused(x, *weights, residual=residual)
+        if y is not None:
+            return y
+        if _eligible(x, linear.weight, linear.bias, residual):
+            if records_grad(x, linear.weight, linear.bias, residual):
+                return _FusedLinearFunction.apply(x, linear.weight, linear.bias, residual)
+            y = _fused(x, linear.weight, linear.bias, residual=residual)
+            if y is not None:
+                return y
     return residual + linear(x)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from internimage_mm.models.backbones.intern_image import MLPLayer
+from internimage_mm.models.layers import packed_weights
 from internimage_mm.models.layers import tiled_mlp as tm
 
 
@@ -52,6 +53,8 @@ def test_applies_only_to_large_cpu_float32_inference(monkeypatch):
 
 
 def test_mlp_layer_takes_the_tiles_in_inference_only(monkeypatch):
+    # without packed weights (those take precedence: test_packed_weights.py)
+    monkeypatch.setattr(packed_weights, '_enabled', False)
     monkeypatch.setattr(tm, 'MIN_HIDDEN_BYTES', 1)
     monkeypatch.setattr(tm, 'TILE_BYTES', 1000)
     calls = []
