@@ -18,7 +18,7 @@ def _extension():
     from torch.utils import cpp_extension
 
     cpu_sources = ['csrc/dcnv3.cpp', 'csrc/cpu/dcnv3_cpu.cpp', 'csrc/cpu/gelu_cpu.cpp',
-                   'csrc/cpu/dwconv_ln_cpu.cpp']
+                   'csrc/cpu/dwconv_ln_cpu.cpp', 'csrc/cpu/layer_norm_cpu.cpp']
     # No FP traps or errno (as torch itself) lets GCC vectorise floor() and selects;
     # reassociation lets it reduce the channel dot products as a tree instead of in order.
     # C++20 (std::atomic_ref) stated here: older torch releases default to C++17. -Wno-psabi: the

@@ -236,15 +236,15 @@ at::Tensor bias_gelu_(at::Tensor y, const std::optional<at::Tensor>& bias) {
   return y;
 }
 
-// A [C] float32 CPU contiguous parameter of dwconv_ln.
-void check_channel_vector(const char* name, const at::Tensor& t, int64_t channels) {
-  TORCH_CHECK_VALUE(t.device().is_cpu(), "dwconv_ln: ", name, " must be a CPU tensor, got ",
+// A [C] float32 CPU contiguous parameter of `op`.
+void check_channel_vector(const char* op, const char* name, const at::Tensor& t,
+                          int64_t channels) {
+  TORCH_CHECK_VALUE(t.device().is_cpu(), op, ": ", name, " must be a CPU tensor, got ",
                     t.device());
-  TORCH_CHECK_TYPE(t.scalar_type() == at::kFloat, "dwconv_ln: ", name,
-                   " must be float32, got ", t.scalar_type());
-  TORCH_CHECK_VALUE(t.dim() == 1 && t.size(0) == channels && t.is_contiguous(), "dwconv_ln: ",
-                    name, " must be a contiguous [", channels, "] tensor, got shape ",
-                    t.sizes());
+  TORCH_CHECK_TYPE(t.scalar_type() == at::kFloat, op, ": ", name, " must be float32, got ",
+                   t.scalar_type());
+  TORCH_CHECK_VALUE(t.dim() == 1 && t.size(0) == channels && t.is_contiguous(), op, ": ", name,
+                    " must be a contiguous [", channels, "] tensor, got shape ", t.sizes());
 }
 
 at::Tensor dwconv_ln(const at::Tensor& x, const at::Tensor& weight,
@@ -266,12 +266,26 @@ at::Tensor dwconv_ln(const at::Tensor& x, const at::Tensor& weight,
   at::Tensor cb;
   if (conv_bias.has_value() && conv_bias->defined()) {
     cb = *conv_bias;
-    check_channel_vector("conv_bias", cb, channels);
+    check_channel_vector("dwconv_ln", "conv_bias", cb, channels);
   }
-  check_channel_vector("ln_weight", ln_weight, channels);
-  check_channel_vector("ln_bias", ln_bias, channels);
+  check_channel_vector("dwconv_ln", "ln_weight", ln_weight, channels);
+  check_channel_vector("dwconv_ln", "ln_bias", ln_bias, channels);
   TORCH_CHECK_VALUE(eps >= 0, "dwconv_ln: eps must be >= 0, got ", eps);
   return cpu_dwconv_ln(x, weight, cb, ln_weight, ln_bias, eps, gelu);
+}
+
+at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                      double eps) {
+  TORCH_CHECK_VALUE(x.device().is_cpu(), "layer_norm: x must be a CPU tensor, got ", x.device());
+  TORCH_CHECK_TYPE(x.scalar_type() == at::kFloat, "layer_norm: x must be float32, got ",
+                   x.scalar_type());
+  TORCH_CHECK_VALUE(x.dim() >= 1 && x.is_contiguous(),
+                    "layer_norm: x must be a contiguous tensor of at least one dimension, got "
+                    "shape ", x.sizes());
+  check_channel_vector("layer_norm", "weight", weight, x.size(-1));
+  check_channel_vector("layer_norm", "bias", bias, x.size(-1));
+  TORCH_CHECK_VALUE(eps >= 0, "layer_norm: eps must be >= 0, got ", eps);
+  return cpu_layer_norm(x, weight, bias, eps);
 }
 
 bool with_cuda() {
@@ -303,6 +317,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         "GELU(LN(depthwise conv(x))) of channels-last x, one pass per pixel (CPU float32)",
         py::arg("x"), py::arg("weight"), py::arg("conv_bias"), py::arg("ln_weight"),
         py::arg("ln_bias"), py::arg("eps"), py::arg("gelu"));
+  m.def("layer_norm", torch::wrap_pybind_function_no_gil(&dcnv3::layer_norm),
+        "LayerNorm over the last dimension (CPU float32, contiguous)", py::arg("x"),
+        py::arg("weight"), py::arg("bias"), py::arg("eps"));
   m.def("with_cuda", &dcnv3::with_cuda, "whether the CUDA kernels were compiled in");
   m.def("cpu_kernel_isa", &dcnv3::cpu_kernel_isa,
         "the instruction set of the CPU kernel version this machine runs");

@@ -50,6 +50,10 @@ void cpu_bias_gelu_(at::Tensor& y, const at::Tensor& bias);
 at::Tensor cpu_dwconv_ln(const at::Tensor& x, const at::Tensor& weight,
                          const at::Tensor& conv_bias, const at::Tensor& ln_weight,
                          const at::Tensor& ln_bias, double eps, bool gelu);
+// LayerNorm of x over its last dimension (weight, bias [C]), arguments already checked (see
+// layer_norm_cpu.cpp).
+at::Tensor cpu_layer_norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                          double eps);
 
 #ifdef WITH_CUDA
 at::Tensor cuda_forward(const at::Tensor& input, const at::Tensor& offset, const at::Tensor& mask,

@@ -11,6 +11,7 @@ from .function import (
                        dcnv3_from_logits,
                        dwconv_ln,
                        extension_available,
+                       layer_norm,
                        softmax_kernel_applies,
 )
 from .official import dcnv3_official_pytorch
@@ -22,5 +23,5 @@ __version__ = '0.1.0'
 __all__ = [
     'DCNv3Function', 'bias_gelu_', 'check_args', 'cuda_kernels_available', 'dcnv3',
     'dcnv3_from_logits', 'dcnv3_official_pytorch', 'dcnv3_pytorch', 'dwconv_ln',
-    'extension_available', 'output_size', 'softmax_kernel_applies'
+    'extension_available', 'layer_norm', 'output_size', 'softmax_kernel_applies'
 ]

@@ -247,3 +247,22 @@ def dwconv_ln(x: Tensor, weight: Tensor, conv_bias: Tensor | None, ln_weight: Te
                                    groups=x.shape[-1]).permute(0, 2, 3, 1)
     y = torch.nn.functional.layer_norm(y, (x.shape[-1], ), ln_weight, ln_bias, eps)
     return torch.nn.functional.gelu(y) if gelu else y
+
+
+def layer_norm(x: Tensor, weight: Tensor, bias: Tensor, eps: float) -> Tensor:
+    """``F.layer_norm(x, (C, ), weight, bias, eps)`` over the last dimension C of ``x``.
+
+    On CPU float32 outside autograd (inference) the compiled kernel
+    (``csrc/cpu/layer_norm_cpu.cpp``: each row's mean, then its variance from the squared
+    deviations, while the row is in L1); elsewhere ATen's, differentiable. Equal to ATen's to
+    float32 rounding.
+    """
+    c = x.shape[-1] if x.dim() else 0
+    if (_ops is not None and x.device.type == 'cpu' and x.dtype == torch.float32 and x.dim() >= 1
+            and not (torch.is_grad_enabled()
+                     and any(t.requires_grad for t in (x, weight, bias)))
+            and all(t.device.type == 'cpu' and t.dtype == torch.float32 and t.shape == (c, )
+                    for t in (weight, bias))):
+        return _ops._C.layer_norm(x.contiguous(), weight.contiguous(), bias.contiguous(), eps)
+    return torch.nn.functional.layer_norm(x, (c, ), weight, bias, eps)
+

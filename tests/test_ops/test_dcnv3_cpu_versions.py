@@ -4,7 +4,8 @@ The extension holds one version per x86-64 level, each with its own vector width
 highest the CPU supports. ``DCNV3_CPU_ISA`` selects a lower one, so each version this machine
 can run is checked here, in a subprocess (the choice is made once per process), for every
 compile-time group width and a runtime one, float32 and float64, with and without the fused
-mask softmax, and the in-place GELU and offset-branch kernels (``bias_gelu_``, ``dwconv_ln``).
+mask softmax, and the in-place GELU, offset-branch and LayerNorm kernels (``bias_gelu_``,
+``dwconv_ln``, ``layer_norm``).
 """
 import os
 import subprocess
@@ -68,6 +69,9 @@ assert worst <= 1.0, f'bias_gelu_: error {worst:.2f}x its bound'
 from tests.test_ops.test_dwconv_ln import check_dwconv_ln
 worst = check_dwconv_ln()
 assert worst < 2e-5, f'dwconv_ln: differs from the composition by {worst}'
+from tests.test_ops.test_layer_norm import check_layer_norm
+worst = check_layer_norm()
+assert worst <= 2.0, f'layer_norm: error {worst:.2f}x ATen float32 error'
 print('ok', isa)
 '''
 

@@ -170,7 +170,7 @@ class DCNv3(nn.Module):
         ln = norm[-1]
         if (x.device.type == 'cpu' and not torch.is_autocast_enabled('cpu')
                 and len(norm) == 2 and type(norm[0]) is ToChannelsLast
-                and type(ln) is nn.LayerNorm and ln.normalized_shape == (self.channels, )
+                and isinstance(ln, nn.LayerNorm) and ln.normalized_shape == (self.channels, )
                 and ln.elementwise_affine and ln.bias is not None
                 and (type(act) is nn.GELU and act.approximate == 'none'
                      or type(act) is nn.Identity)

@@ -43,69 +43,6 @@ constexpr int kMaxLanes = 16;
 // the last entry, which must not reach the next corner's array.
 constexpr int kTableCapacity = kTableEntries - kMaxLanes;
 
-// The halves of the L lanes of v (L even), and a and b as one vector of twice their lanes.
-template <int kHalf, typename V, size_t... I>
-DCNV3_INLINE auto half_lanes(const V& v, std::index_sequence<I...>) {
-  return __builtin_shufflevector(v, v, (I + kHalf * sizeof...(I))...);
-}
-template <typename V, size_t... I>
-DCNV3_INLINE auto concat_lanes(const V& a, const V& b, std::index_sequence<I...>) {
-  return __builtin_shufflevector(a, b, I...);
-}
-
-// The four sums {sum(a), sum(b), sum(c), sum(d)} of W-wide vectors (W a multiple of 4),
-// stored to out[0..3]: one transposing shuffle-add tree within each block of four lanes (in-lane
-// shuffles: AVX2's and AVX-512's lane-crossing permutes cost 3 cycles) leaves, per block, the
-// block's four partial sums of a, b, c and d; the blocks are then folded by halves, ending in
-// one 4-wide store (lane-by-lane sums would take W - 1 scalar extracts and adds per vector;
-// folding each vector to 8 lanes first took 5 more instructions at W = 16).
-template <typename T, int W>
-struct Sum4 {
-  using V = typename Vec<T, W>::type;
-  // ab = [a0+a2, b0+b2, a1+a3, b1+b3] per block of four (index >= W: the second vector's)
-  static constexpr int pair_index(int j, int shift) {
-    return (j % 4 % 2 ? W : 0) + j / 4 * 4 + j % 4 / 2 + shift;
-  }
-  // x = [sum(a), sum(b), sum(c), sum(d)] of each block, from ab and cd
-  static constexpr int quad_index(int j, int shift) {
-    return (j % 4 >= 2 ? W : 0) + j / 4 * 4 + j % 2 + shift;
-  }
-  template <size_t... J>
-  static DCNV3_INLINE V pairs(const V& a, const V& b, std::index_sequence<J...>) {
-    return __builtin_shufflevector(a, b, pair_index(J, 0)...) +
-           __builtin_shufflevector(a, b, pair_index(J, 2)...);
-  }
-  template <size_t... J>
-  static DCNV3_INLINE V quads(const V& ab, const V& cd, std::index_sequence<J...>) {
-    return __builtin_shufflevector(ab, cd, quad_index(J, 0)...) +
-           __builtin_shufflevector(ab, cd, quad_index(J, 2)...);
-  }
-  // the sum of the two halves of an N-lane vector, down to 4 lanes
-  template <int N>
-  static DCNV3_INLINE typename Vec<T, 4>::type fold(const typename Vec<T, N>::type& x) {
-    if constexpr (N == 4) {
-      return x;
-    } else {
-      constexpr auto lanes = std::make_index_sequence<N / 2>();
-      return fold<N / 2>(half_lanes<0>(x, lanes) + half_lanes<1>(x, lanes));
-    }
-  }
-  static DCNV3_INLINE void run(const V& a, const V& b, const V& c, const V& d, T out[4]) {
-    constexpr auto lanes = std::make_index_sequence<W>();
-    store(out, fold<W>(quads(pairs(a, b, lanes), pairs(c, d, lanes), lanes)));
-  }
-};
-
-// 2 lanes (double on baseline x86-64): two 2-wide sums.
-template <typename T>
-struct Sum4<T, 2> {
-  using V = typename Vec<T, 2>::type;
-  static DCNV3_INLINE void run(const V& a, const V& b, const V& c, const V& d, T out[4]) {
-    store(out, __builtin_shufflevector(a, b, 0, 2) + __builtin_shufflevector(a, b, 1, 3));
-    store(out + 2, __builtin_shufflevector(c, d, 0, 2) + __builtin_shufflevector(c, d, 1, 3));
-  }
-};
-
 // The lanes of parity kParity (0: even, 1: odd) of the 2L values a, b: x[k] = src[2k + kParity]
 // for src = a, b (two shuffles on AVX2; the compiler's own code for a stride-2 load is element
 // by element, and so is its code for a shuffle of vectors wider than the instruction set's).

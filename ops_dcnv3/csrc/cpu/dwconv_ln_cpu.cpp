@@ -12,11 +12,11 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
-#include <cmath>
 #include <vector>
 
 #include "../dcnv3.h"
 #include "cpu_gelu.h"
+#include "cpu_layer_norm.h"
 #include "cpu_vec.h"
 
 namespace dcnv3 {
@@ -38,13 +38,6 @@ struct DwLnArgs {
   float eps;
   bool gelu;
 };
-
-template <int L>
-DCNV3_INLINE float lane_sum(const typename Vec<float, L>::type& v) {
-  float s = 0.0f;
-  for (int i = 0; i < L; ++i) s += v[i];
-  return s;
-}
 
 // Rows [r0, r1) of the N * H output rows; `row` holds one pixel's C conv outputs.
 template <int kVecBytes>
@@ -91,26 +84,12 @@ DCNV3_INLINE void dwconv_ln_rows(const DwLnArgs& a, int64_t r0, int64_t r1, floa
             acc += a.weight[(i * K + j) * C + c] * a.x[x00 + (i * W + j) * C + c];
         row[c] = acc;
       }
-      // mean, then the variance from the squared deviations (no cancellation)
-      F acc = F{};
-      float tail = 0.0f;
-      for (c = 0; c < CV; c += L) acc += load<F>(row + c);
-      for (; c < C; ++c) tail += row[c];
-      const float mean = (lane_sum<L>(acc) + tail) / static_cast<float>(C);
-      acc = F{};
-      tail = 0.0f;
-      for (c = 0; c < CV; c += L) {
-        const F d = load<F>(row + c) - mean;
-        acc += d * d;
-      }
-      for (; c < C; ++c) tail += (row[c] - mean) * (row[c] - mean);
-      const float var = (lane_sum<L>(acc) + tail) / static_cast<float>(C);
-      const float rstd = 1.0f / std::sqrt(var + a.eps);
-      float* __restrict out = a.y + ((n * H + h) * W + w) * C;
-      for (c = 0; c < CV; c += L)
-        store(out + c, (load<F>(row + c) - mean) * rstd * load<F>(a.ln_weight + c) +
-                           load<F>(a.ln_bias + c));
-      for (; c < C; ++c) out[c] = (row[c] - mean) * rstd * a.ln_weight[c] + a.ln_bias[c];
+      // LN of the pixel's row (cpu_layer_norm.h)
+      float mean, rstd;
+      const float* rows[1] = {row};
+      row_moments<kVecBytes, 1>(rows, C, a.eps, &mean, &rstd);
+      normalize_row<kVecBytes>(row, mean, rstd, a.ln_weight, a.ln_bias, C,
+                               a.y + ((n * H + h) * W + w) * C);
     }
     // GELU over the whole output row at once (still in cache): a long loop, whose independent
     // iterations overlap, where one pixel's few vectors would wait on each division
