@@ -182,10 +182,10 @@ def profile_parts(config: str, shape: int, batch: int, iters: int, plain: bool =
     """Share of InternImage's eager inference time per block part (forward hooks, CPU).
 
     ``plain``: with the plain PyTorch ops our faster paths replace (MKL's GEMMs on the plain
-    weights, no oneDNN kernels or packed weights, separate offset and mask GEMMs,
-    ``F.softmax`` for the mask softmax, separate linear, activation and skip additions, ATen's
-    GELU out of place, the offset branch's conv, LayerNorm and GELU as three modules, the MLP
-    layer by layer instead of in row tiles), for a before/after table.
+    weights, no oneDNN kernels or packed weights, ATen's LayerNorm, separate offset and mask
+    GEMMs, ``F.softmax`` for the mask softmax, separate linear, activation and skip additions,
+    ATen's GELU out of place, the offset branch's conv, LayerNorm and GELU as three modules, the
+    MLP layer by layer instead of in row tiles), for a before/after table.
     """
     import torch
     import torch.nn.functional as F
@@ -196,10 +196,12 @@ def profile_parts(config: str, shape: int, batch: int, iters: int, plain: bool =
     from internimage_mm.models.backbones import intern_image
     from internimage_mm.models.layers import dcnv3 as dcnv3_module
     from internimage_mm.models.layers import fused_linear
+    from internimage_mm.models.layers import norm as norm_module
     from internimage_mm.models.layers.dcnv3 import DCNv3
 
-    if plain:
+    if plain:  # (each run in a worker process of its own)
         fused_linear._enabled = False
+        norm_module.LayerNorm.forward = nn.LayerNorm.forward  # ATen's LayerNorm kernel
         dcnv3_module.point_softmax = lambda x: F.softmax(x.float(), dim=-1)
         dcnv3_module.ops_dcnv3 = types.SimpleNamespace(softmax_kernel_applies=lambda *a: False)
         # activations out of place (ATen's), the offset branch as its three modules, the MLP
@@ -214,9 +216,9 @@ def profile_parts(config: str, shape: int, batch: int, iters: int, plain: bool =
     def timed(fn):
         # DCNv3's projections run through fused_linear (no module call when fused): time them
         # there, and take them off the DCNv3 part that includes them
-        def run(*args):
+        def run(*args, **kwargs):
             start = time.perf_counter()
-            out = fn(*args)
+            out = fn(*args, **kwargs)
             elapsed = time.perf_counter() - start
             spent[PARTS[0]] += elapsed
             spent[PARTS[3]] -= elapsed
