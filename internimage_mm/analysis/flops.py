@@ -45,6 +45,7 @@ from torch import Tensor, nn
 
 from ..models.backbones.intern_image import InternImage
 from ..models.layers.dcnv3 import DCNv3
+from ..models.layers.norm import LayerNorm
 
 __all__ = [
     'CONVENTIONS', 'ModelComplexity', 'count_model', 'dcnv3_flops', 'format_flops',
@@ -83,8 +84,9 @@ def _mmcv1_conv_types() -> frozenset[type]:
 
 
 def _mmcv1_counted_types() -> frozenset[type]:
-    """The module types (matched exactly, as mmcv 1.x did) whose FLOPs mmcv 1.x counted."""
-    return _mmcv1_conv_types() | {
+    """The module types (matched exactly, as mmcv 1.x did) whose FLOPs mmcv 1.x counted;
+    our LayerNorm stands where the official model has ``nn.LayerNorm``."""
+    return _mmcv1_conv_types() | {LayerNorm,
         nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.GroupNorm,
         nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d, nn.LayerNorm, nn.Upsample,
         nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
