@@ -86,9 +86,10 @@ def _mmcv1_conv_types() -> frozenset[type]:
 def _mmcv1_counted_types() -> frozenset[type]:
     """The module types (matched exactly, as mmcv 1.x did) whose FLOPs mmcv 1.x counted;
     our LayerNorm stands where the official model has ``nn.LayerNorm``."""
-    return _mmcv1_conv_types() | {LayerNorm,
+    return _mmcv1_conv_types() | {
         nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.GroupNorm,
-        nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d, nn.LayerNorm, nn.Upsample,
+        nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d, nn.LayerNorm, LayerNorm,
+        nn.Upsample,
         nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
         nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
         nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, *_MMCV1_ACTIVATIONS,

@@ -160,7 +160,8 @@ def _fallback(err: Exception) -> None:
     global _enabled
     _enabled = False
     warnings.warn(f'internimage_mm: oneDNN fused linear failed ({err}); using the plain '
-                  'linear and activation from now on.', RuntimeWarning, stacklevel=3)
+                  'linear and activation from now on.', RuntimeWarning,
+                  stacklevel=4)  # the caller of linear_act/_cat/_add (via _fused or _packed)
 
 
 def linear_act(x: Tensor, linear: nn.Linear, act: nn.Module | None = None,

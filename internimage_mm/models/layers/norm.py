@@ -41,8 +41,8 @@ class LayerNorm(nn.LayerNorm):
     :math:`\mu` and biased variance :math:`\sigma^2` of each row.
 
     In CPU float32 inference (no autograd graph, autocast or tracer) it runs the compiled
-    kernel (``ops_dcnv3.layer_norm``: 2.4x faster than ATen's at InternImage-T's stage-1
-    block norms, equal to float32 rounding); elsewhere ``nn.LayerNorm``'s own forward. Same
+    kernel (``ops_dcnv3.layer_norm``: about 2x faster than ATen's at InternImage-T's block
+    norms, equal to float32 rounding); elsewhere ``nn.LayerNorm``'s own forward. Same
     parameters and state-dict keys as ``nn.LayerNorm``.
     """
 
